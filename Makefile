@@ -1,0 +1,51 @@
+# The two commands: `make run` and `make test`. Everything else here is what they stand on.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV      := .venv
+RASA_VENV := .venv-rasa
+PY        := $(VENV)/bin/python
+CRMBOT    := $(VENV)/bin/crmbot
+PYTEST_ARGS ?=
+
+.PHONY: help setup setup-platform setup-rasa db run test lock-platform lock-rasa clean
+
+help:
+	@echo "make run    set up everything, migrate and seed the SQLite default, start the platform"
+	@echo "make test   set up everything, run the whole test suite"
+
+setup: setup-platform setup-rasa
+
+# Platform environment (.venv): rebuilt only when requirements/platform.lock changes.
+setup-platform:
+	@scripts/ensure_venv.sh $(VENV) requirements/platform.lock
+	@$(MAKE) --no-print-directory $(CRMBOT)
+
+$(CRMBOT): pyproject.toml $(VENV)/.lock-sha256
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation --config-settings editable_mode=compat -e .
+	@touch $(CRMBOT)
+
+# Rasa environment (.venv-rasa): Rasa 3.6.21 from a fully pinned lock (see its header).
+setup-rasa:
+	@PIP_EXTRA_ARGS=--ignore-requires-python scripts/ensure_venv.sh $(RASA_VENV) requirements/rasa.lock
+
+db: setup-platform
+	$(CRMBOT) db upgrade
+	$(CRMBOT) db seed --if-empty
+
+run: setup db
+	$(CRMBOT) up
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Regenerate the platform lock from requirements/platform.in in a throw-away environment.
+lock-platform:
+	rm -rf /tmp/crmbot-lock-venv && python3.11 -m venv /tmp/crmbot-lock-venv
+	/tmp/crmbot-lock-venv/bin/pip install --quiet -r requirements/platform.in
+	{ sed -n '1,/^# ---$$/p' requirements/platform.lock; \
+	  /tmp/crmbot-lock-venv/bin/pip freeze --all --exclude pip | sort -f; } > requirements/platform.lock.new
+	mv requirements/platform.lock.new requirements/platform.lock
+
+clean:
+	rm -rf $(VENV) $(RASA_VENV) var/*.sqlite* .pytest_cache

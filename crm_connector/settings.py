@@ -1,0 +1,43 @@
+"""Settings of the CRM connector, read once by an entry point and passed down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: The repository root (the folder holding ``pyproject.toml``).
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SQLITE_PATH = PROJECT_ROOT / "var" / "crmbot.sqlite"
+
+
+class CrmSettings(BaseSettings):
+    """``CRM_*`` environment variables (or a ``.env`` file) configure the CRM connector."""
+
+    model_config = SettingsConfigDict(env_prefix="CRM_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default=f"sqlite:///{DEFAULT_SQLITE_PATH}",
+        description="SQLAlchemy URL: the embedded SQLite file by default, "
+        "or postgresql+psycopg://user@host:5432/dbname.",
+    )
+    echo_sql: bool = Field(default=False, description="Log every SQL statement (debugging only).")
+    shop_token_secret: SecretStr = Field(
+        default=SecretStr("dev-only-shop-token-secret-change-me"),
+        description="HMAC secret shared with the shop website to sign customer tokens.",
+    )
+    shop_token_max_age_seconds: int = Field(default=3600, gt=0)
+    return_window_days: int = Field(default=30, gt=0, description="Days after delivery a refund is possible.")
+    sqlite_busy_timeout_seconds: float = Field(default=30.0, gt=0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        if not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("CRM_DATABASE_URL must be a sqlite:/// or postgresql+psycopg:// URL")
+        return value
+
+    @property
+    def is_default_secret(self) -> bool:
+        return self.shop_token_secret.get_secret_value() == "dev-only-shop-token-secret-change-me"

@@ -1,0 +1,41 @@
+"""``crmbot``: the platform's command line. Each subcommand group lives in its own module."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from crm_connector import CrmError
+
+
+class _Group(click.Group):
+    """Turns domain errors into a one-line message and exit code 1 instead of a traceback."""
+
+    def invoke(self, ctx: click.Context):  # type: ignore[no-untyped-def]
+        try:
+            return super().invoke(ctx)
+        except CrmError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
+def main(verbose: bool) -> None:
+    """Customer-service platform: database, assistant, agent inbox and analytics."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _register() -> None:
+    from crmbot import cmd_db, cmd_import
+
+    main.add_command(cmd_db.db)
+    main.add_command(cmd_import.import_group)
+
+
+_register()

@@ -1,0 +1,103 @@
+"""Shared fixtures: real databases (SQLite file per test, PostgreSQL when reachable)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from crm_connector import CrmSettings, create_db_engine, create_session_factory, upgrade_schema
+from crm_connector.models import Base
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "CRMBOT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip locally; under CI=true a missing dependency is a failure, not a skip."""
+    if IN_CI:
+        pytest.fail(f"{reason} (required under CI=true)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each test (migrating once is faster than per test)."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.sqlite"
+    engine = create_db_engine(CrmSettings(database_url=f"sqlite:///{path}"))
+    upgrade_schema(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database for this test session, dropped afterwards."""
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001 - any connection failure means "unreachable"
+        admin.dispose()
+        skip_or_fail(f"PostgreSQL unreachable at {POSTGRES_ADMIN_URL}: {type(exc).__name__}")
+    name = f"crmbot_test_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = admin.url.set(database=name).render_as_string(hide_password=False)
+    engine = create_db_engine(CrmSettings(database_url=url))
+    upgrade_schema(engine)
+    engine.dispose()
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _truncate_all(engine: Engine) -> None:
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def crm_settings(request: pytest.FixtureRequest, tmp_path: Path) -> CrmSettings:
+    """Settings pointing at an empty, migrated database: SQLite, then PostgreSQL."""
+    if request.param == "sqlite":
+        path = tmp_path / "crm.sqlite"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        return CrmSettings(database_url=f"sqlite:///{path}")
+    url = request.getfixturevalue("postgres_url")
+    engine = create_engine(url)
+    _truncate_all(engine)
+    engine.dispose()
+    return CrmSettings(database_url=url)
+
+
+@pytest.fixture
+def sqlite_settings(tmp_path: Path, sqlite_template: Path) -> CrmSettings:
+    """SQLite only, for tests that are about the embedded default."""
+    path = tmp_path / "crm.sqlite"
+    shutil.copy(sqlite_template, path)
+    return CrmSettings(database_url=f"sqlite:///{path}")
+
+
+@pytest.fixture
+def engine(crm_settings: CrmSettings) -> Iterator[Engine]:
+    eng = create_db_engine(crm_settings)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def sessions(engine: Engine) -> sessionmaker[Session]:
+    return create_session_factory(engine)
