@@ -32,10 +32,12 @@ def main(verbose: bool) -> None:
 
 
 def _register() -> None:
-    from crmbot import cmd_db, cmd_import
+    from crmbot import cmd_bench, cmd_db, cmd_import, cmd_knowledge
 
     main.add_command(cmd_db.db)
     main.add_command(cmd_import.import_group)
+    main.add_command(cmd_knowledge.knowledge)
+    main.add_command(cmd_bench.bench)
 
 
 _register()
