@@ -34,7 +34,7 @@ db: setup-platform
 	$(CRMBOT) db seed --if-empty
 
 run: setup db
-	$(CRMBOT) up
+	@$(CRMBOT) status
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -29,15 +29,18 @@ def main(verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if not verbose:
+        logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def _register() -> None:
-    from crmbot import cmd_bench, cmd_db, cmd_import, cmd_knowledge
+    from crmbot import cmd_bench, cmd_db, cmd_import, cmd_knowledge, cmd_status
 
     main.add_command(cmd_db.db)
     main.add_command(cmd_import.import_group)
     main.add_command(cmd_knowledge.knowledge)
     main.add_command(cmd_bench.bench)
+    main.add_command(cmd_status.status)
 
 
 _register()
