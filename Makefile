@@ -47,5 +47,9 @@ lock-platform:
 	  /tmp/crmbot-lock-venv/bin/pip freeze --all --exclude pip | sort -f; } > requirements/platform.lock.new
 	mv requirements/platform.lock.new requirements/platform.lock
 
+# Regenerate the Rasa lock (resolves as for Python 3.10 with a matplotlib override; see its header).
+lock-rasa:
+	scripts/lock_rasa.sh
+
 clean:
 	rm -rf $(VENV) $(RASA_VENV) var/*.sqlite* .pytest_cache
