@@ -1,4 +1,9 @@
-"""Errors of the CRM connector. Messages are written for a support agent to read."""
+"""Errors of the CRM connector. Messages are written for a support agent to read.
+
+Every error carries a stable ``code`` (and, where a rule refused something, a ``reason``) that
+callers such as the action server map to replies. Messages never contain an email address, a
+phone number or a name: they may end up in logs.
+"""
 
 from __future__ import annotations
 
@@ -26,7 +31,16 @@ class CustomerNotFound(CrmError):
     code = "customer_not_found"
 
 
+class AmbiguousCustomer(CrmError):
+    """More than one customer matches (e.g. a phone number shared by a household)."""
+
+    code = "ambiguous_customer"
+
+
 class OrderNotFound(CrmError):
+    """No such order for this customer (the same message whether it does not exist at all
+    or belongs to somebody else)."""
+
     code = "order_not_found"
 
 
@@ -36,14 +50,29 @@ class VerificationFailed(CrmError):
     code = "verification_failed"
 
 
-class NotEligibleForRefund(CrmError):
-    """A refund is not possible; ``reason`` is one of the ``RefundRefusal`` codes."""
+class ShopTokenInvalid(VerificationFailed):
+    """A shop sign-in token was rejected; ``reason`` says why (see ``TokenRejection``)."""
 
-    code = "not_eligible_for_refund"
+    code = "shop_token_invalid"
 
     def __init__(self, message: str, *, reason: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class NotEligibleForRefund(CrmError):
+    """A refund is not possible; ``reason`` is one of the ``RefundCode`` values.
+
+    ``refundable_cents`` is the most that can still be refunded on the order when that is
+    useful to tell the customer (a too-high amount), otherwise ``None``.
+    """
+
+    code = "not_eligible_for_refund"
+
+    def __init__(self, message: str, *, reason: str, refundable_cents: int | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.refundable_cents = refundable_cents
 
 
 class OrderNotCancellable(CrmError):
@@ -72,3 +101,9 @@ class ImportFileError(CrmError):
     """An import file cannot be read at all (missing, wrong format, wrong header)."""
 
     code = "import_file_error"
+
+
+class ImportConflict(CrmError):
+    """Another writer inserted the same rows at the same time (two imports of one file)."""
+
+    code = "import_conflict"

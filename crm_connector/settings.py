@@ -30,6 +30,12 @@ class CrmSettings(BaseSettings):
     shop_token_max_age_seconds: int = Field(default=3600, gt=0)
     return_window_days: int = Field(default=30, gt=0, description="Days after delivery a refund is possible.")
     sqlite_busy_timeout_seconds: float = Field(default=30.0, gt=0)
+    default_phone_country_code: str | None = Field(
+        default=None,
+        pattern=r"^[1-9][0-9]{0,2}$",
+        description="Country calling code (e.g. 49) assumed for phone numbers typed in national "
+        "form (0151 ...); unset: such numbers are refused with a request for the country code.",
+    )
 
     @field_validator("database_url")
     @classmethod

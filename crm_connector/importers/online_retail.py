@@ -33,7 +33,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from crm_connector.errors import DatabaseUnavailable, ImportFileError, InvalidInput
-from crm_connector.importers.errors import ImportConflict
+from crm_connector.errors import ImportConflict
 from crm_connector.importers.online_retail_load import ChunkHook, InvoiceLoader, LoadResult
 from crm_connector.importers.online_retail_rows import ParsedFile, RejectedRow, parse_file
 from crm_connector.importers.source import check_readable, file_sha256
