@@ -34,13 +34,16 @@ def main(verbose: bool) -> None:
 
 
 def _register() -> None:
-    from crmbot import cmd_bench, cmd_db, cmd_import, cmd_knowledge, cmd_status
+    from crmbot import cmd_bench, cmd_db, cmd_import, cmd_knowledge, cmd_run, cmd_status
 
     main.add_command(cmd_db.db)
     main.add_command(cmd_import.import_group)
     main.add_command(cmd_knowledge.knowledge)
     main.add_command(cmd_bench.bench)
     main.add_command(cmd_status.status)
+    main.add_command(cmd_run.train_command)
+    main.add_command(cmd_run.up)
+    main.add_command(cmd_run.chat)
 
 
 _register()

@@ -24,7 +24,7 @@ from crm_connector.services.views import AuditEntryView
 
 BOT_ACTOR = "bot"
 SYSTEM_ACTOR = "system"
-_ACTOR = re.compile(r"bot|system|customer:[A-Za-z0-9][A-Za-z0-9_-]{0,31}|agent:[0-9]{1,18}")
+_ACTOR = re.compile(r"bot|system(?::[a-z_]{1,24})?|customer:[A-Za-z0-9][A-Za-z0-9_-]{0,31}|agent:[0-9]{1,18}")
 
 ENTITY_ORDER = "sales_order"
 ENTITY_REFUND = "refund"
@@ -44,7 +44,7 @@ def agent_actor(agent_id: int) -> str:
 def require_actor(actor: object) -> str:
     if not isinstance(actor, str) or not _ACTOR.fullmatch(actor):
         raise InvalidInput(
-            'The actor must be "bot", "system", "customer:<number>" or "agent:<id>".'
+            'The actor must be "bot", "system", "system:<job>", "customer:<number>" or "agent:<id>".'
         )
     return actor
 

@@ -1,0 +1,64 @@
+"""Health watcher run beside the servers by ``crmbot up``: says when everything is ready.
+
+Exits non-zero when a server does not come up in time, which makes ``crmbot up`` stop the
+others (one process ending ends them all). After start-up it keeps checking and reports
+changes, so the one log stream also shows when a part stops answering.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import urllib.error
+import urllib.request
+
+POLL_SECONDS = 1.0
+WATCH_SECONDS = 15.0
+
+
+def healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=3) as response:
+            return 200 <= response.status < 300
+    except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError):
+        return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--check", action="append", default=[], metavar="NAME=URL",
+                        help="a health URL to poll (repeatable)")
+    parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument("--ready-message", default="platform ready")
+    args = parser.parse_args(argv)
+    checks = dict(item.split("=", 1) for item in args.check)
+
+    deadline = time.monotonic() + args.timeout
+    pending = dict(checks)
+    while pending:
+        for name, url in list(pending.items()):
+            if healthy(url):
+                print(f"{name} is healthy ({url})", flush=True)
+                del pending[name]
+        if not pending:
+            break
+        if time.monotonic() > deadline:
+            print(f"not healthy after {args.timeout:.0f} s: {', '.join(pending)}; stopping",
+                  file=sys.stderr, flush=True)
+            return 1
+        time.sleep(POLL_SECONDS)
+    print(args.ready_message, flush=True)
+
+    state = {name: True for name in checks}
+    while True:
+        time.sleep(WATCH_SECONDS)
+        for name, url in checks.items():
+            ok = healthy(url)
+            if ok != state[name]:
+                print(f"{name} is {'healthy again' if ok else 'NOT answering'} ({url})", flush=True)
+                state[name] = ok
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
