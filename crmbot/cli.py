@@ -8,6 +8,7 @@ import sys
 import click
 
 from crm_connector import CrmError
+from knowledge import KnowledgeError
 
 
 class _Group(click.Group):
@@ -16,7 +17,7 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context):  # type: ignore[no-untyped-def]
         try:
             return super().invoke(ctx)
-        except CrmError as exc:
+        except (CrmError, KnowledgeError) as exc:
             raise click.ClickException(str(exc)) from exc
 
 

@@ -7,8 +7,12 @@ import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from knowledge import KnowledgeSettings
 
 
 def offline_models() -> None:
@@ -30,7 +34,7 @@ def knowledge_errors() -> Iterator[None]:
         raise click.ClickException(str(exc)) from exc
 
 
-def _settings(corpus: Path | None = None, index_dir: Path | None = None):  # type: ignore[no-untyped-def]
+def _settings(corpus: Path | None = None, index_dir: Path | None = None) -> KnowledgeSettings:
     from knowledge import KnowledgeSettings
 
     overrides = {}
