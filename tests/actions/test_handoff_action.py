@@ -1,0 +1,172 @@
+"""Handing over to a person: the queued support_conversation row, its summary, the pause."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+import pytest
+from rasa_sdk.events import ConversationPaused
+from sqlalchemy import select
+from trackers import action, bot, responses, run, texts, tracker, turn, user, verified_slots
+
+from actions.context import ActionContext
+from actions.handoff import ActionHandoff
+from actions.summary import redact
+from crm_connector.models import AuditLog, Customer, SupportConversation
+from tests.crm_connector.factories import NOW, Sessions, delivered_order, make_customer
+
+
+@pytest.fixture
+def anna(sessions: Sessions) -> None:
+    with sessions.begin() as s:
+        delivered_order(s, make_customer(s, "C0000001"), "10004217")
+
+
+def conversation(sessions: Sessions, sender_id: str = "conv-1") -> SupportConversation:
+    with sessions() as s:
+        return s.scalars(
+            select(SupportConversation).where(SupportConversation.sender_id == sender_id)
+        ).one()
+
+
+def audit_rows(sessions: Sessions) -> list[AuditLog]:
+    with sessions() as s:
+        query = select(AuditLog).where(AuditLog.entity_type == "support_conversation")
+        return list(s.scalars(query))
+
+
+HISTORY = [
+    *turn("hi, my email is anna.schmidt@example.com", "inform", "validate_verify_form"),
+    *turn("call me on +49 151 1234 5678 please", "inform", "utter_anything_else"),
+    *turn("where is order 10004217?", "order_status", "action_check_order_status"),
+]
+
+
+async def test_a_verified_customer_is_queued_with_a_summary(
+    anna: None, sessions: Sessions, context: ActionContext
+) -> None:
+    state = tracker("I want to talk to a person", "human_handoff", history=HISTORY,
+                    slots=verified_slots(order_number="10004217", email="anna.schmidt@example.com",
+                                         refund_amount="20.00"))
+    events, messages = await run(ActionHandoff(), state)
+
+    assert events == [ConversationPaused()]
+    assert responses(messages) == ["utter_handoff"]
+
+    row = conversation(sessions)
+    assert row.status == "queued"
+    assert row.queued_at == NOW
+    assert row.handoff_reason == "human_handoff"
+    assert row.channel == "rest"
+    with sessions() as s:
+        anna_id = s.scalar(select(Customer.id).where(Customer.public_id == "C0000001"))
+        assert row.customer_id == anna_id
+    summary = row.summary
+    assert "Handoff reason: human_handoff." in summary
+    assert "Customer verified." in summary
+    assert "Order: 10004217." in summary
+    assert "Refund asked: 20.00 EUR." in summary
+    assert "Recent intents: inform > inform > order_status > human_handoff." in summary
+    assert '- "where is order 10004217?"' in summary
+    assert '- "I want to talk to a person"' in summary
+    assert "[email]" in summary and "[number]" in summary
+    assert "anna.schmidt" not in summary and "5678" not in summary and "+49" not in summary
+    assert len(summary) <= context.settings.handoff_summary_max_chars
+
+    [audit] = audit_rows(sessions)
+    assert (audit.actor, audit.action, audit.entity_id) == ("bot", "conversation.queued", row.id)
+    assert audit.after == {"status": "queued", "handoff_reason": "human_handoff"}
+
+
+async def test_an_unverified_conversation_is_queued_without_a_customer(
+    anna: None, sessions: Sessions, context: ActionContext
+) -> None:
+    state = tracker("agent please", "human_handoff", slots={"customer_id": "C0000001"})
+    events, _ = await run(ActionHandoff(), state)
+    assert events == [ConversationPaused()]
+    row = conversation(sessions)
+    assert row.customer_id is None and "Customer not verified." in row.summary
+
+
+@pytest.mark.parametrize(("text", "intent", "slots", "history", "reason"), [
+    ("x", "inform", {"verification_failures": 3.0}, [], "verification_locked"),
+    ("this is the worst service", "complaint", {}, [], "complaint"),
+    ("yes", "human_handoff", {}, turn("awful!", "complaint", "utter_complaint"), "complaint"),
+    ("yes please", "human_handoff", {"fallback_streak": 2.0},
+     [user("qwrtz", "nlu_fallback"), action("action_default_fallback"), bot("?"),
+      {"event": "rewind"}, action("action_listen")], "fallback"),
+    ("yes", "affirm", {}, turn("hmm", "chitchat", "utter_offer_human"), "human_handoff"),
+])
+async def test_the_reason_is_recorded(
+    anna: None, sessions: Sessions, context: ActionContext, text: str, intent: str,
+    slots: dict, history: list, reason: str
+) -> None:
+    await run(ActionHandoff(), tracker(text, intent, slots=slots, history=history))
+    assert conversation(sessions).handoff_reason == reason
+    assert f"Handoff reason: {reason}." in conversation(sessions).summary
+
+
+async def test_a_second_handoff_keeps_the_place_in_the_queue(
+    anna: None, sessions: Sessions, context: ActionContext, make_context
+) -> None:
+    await run(ActionHandoff(), tracker("agent", "human_handoff"))
+    make_context(context.crm, clock=lambda: NOW + dt.timedelta(minutes=5))
+    events, _ = await run(ActionHandoff(), tracker("hello?? agent!", "complaint"))
+
+    assert events == [ConversationPaused()]
+    row = conversation(sessions)
+    assert row.queued_at == NOW
+    assert row.handoff_reason == "complaint"
+    assert len(audit_rows(sessions)) == 2
+
+
+async def test_a_very_long_conversation_id_is_stored_hashed(
+    anna: None, sessions: Sessions, context: ActionContext
+) -> None:
+    long_id = "web-" + "x" * 300
+    events, _ = await run(ActionHandoff(), tracker("agent", "human_handoff", sender_id=long_id))
+    assert events == [ConversationPaused()]
+    with sessions() as s:
+        [stored] = s.scalars(select(SupportConversation.sender_id)).all()
+    assert stored.startswith("sha256:") and len(stored) <= 128
+
+
+async def test_the_summary_is_bounded(
+    anna: None, sessions: Sessions, context: ActionContext
+) -> None:
+    history = [event for i in range(30)
+               for event in turn("🙂 " * 500 + f"message {i}", "chitchat", "utter_chitchat")]
+    await run(ActionHandoff(), tracker("x" * 100_000, "human_handoff", history=history))
+    summary = conversation(sessions).summary
+    assert len(summary) <= context.settings.handoff_summary_max_chars
+    assert summary.startswith("Handoff reason: human_handoff.")
+
+
+async def test_the_queue_down_does_not_pause_the_bot(down_context: ActionContext) -> None:
+    events, messages = await run(ActionHandoff(), tracker("agent", "human_handoff"))
+    assert events == []
+    assert "can't pass you to a colleague right now" in texts(messages)
+
+
+async def test_concurrent_handoffs_of_one_conversation_make_one_row(
+    anna: None, sessions: Sessions, context: ActionContext
+) -> None:
+    results = await asyncio.gather(*(run(ActionHandoff(), tracker("agent", "human_handoff"))
+                                     for _ in range(3)))
+    assert all(events == [ConversationPaused()] for events, _ in results)
+    with sessions() as s:
+        assert len(s.scalars(select(SupportConversation)).all()) == 1
+
+
+@pytest.mark.parametrize(("text", "masked"), [
+    ("mail me at a.b+c@d-e.example.org now", "mail me at [email] now"),
+    ("my number is 0151 12345678", "my number is [number]"),
+    ("ring +49 (0)30 1234567", "ring [number]"),
+    ("IBAN DE89 3704 0044 0532 0130 00", "IBAN DE89 [number]"),
+    ("orders 10004217 and 10004218", "orders 10004217 and 10004218"),
+    ("order 10004217 10004218", "order 10004217 10004218"),
+    ("invoice 536365, refund 20.50", "invoice 536365, refund 20.50"),
+])
+def test_redaction(text: str, masked: str) -> None:
+    assert redact(text) == masked
