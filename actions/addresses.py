@@ -25,14 +25,16 @@ from actions.common import (
     normalise_order_number,
 )
 from actions.context import ActionContext
-from actions.order_text import address_change_refusal, offer_recent_orders
+from actions.order_text import offer_recent_orders
 from actions.wording import clean_text, humanise
 from crm_connector import (
+    InvalidInput,
     NewAddress,
     OrderNotFound,
+    address_change_refusal,
     change_delivery_address,
     customer_actor,
-    get_order_status,
+    validate_address,
 )
 
 MAX_ADDRESS_CHARS = 500
@@ -52,7 +54,6 @@ _POSTAL_CITY = re.compile(rf"(?P<postal>{_POSTAL})\s+(?P<city>[^\d,]{{2,100}})",
 _CITY_POSTAL = re.compile(rf"(?P<city>[^\d,]{{2,100}}?)\s+(?P<postal>{_POSTAL})", re.IGNORECASE)
 _CITY = re.compile(r"[^\W\d_][^\d]{1,99}")
 _MARKUP = re.compile(r"[<>{}\[\]\\]")
-_COUNTRY = re.compile(r"[^\W\d_][^\W\d_ .'-]*(?:[ .'-]+[^\W\d_]+)*\.?")
 
 
 class AddressUnreadable(ValueError):
@@ -60,7 +61,8 @@ class AddressUnreadable(ValueError):
 
 
 def parse_address(raw: object) -> NewAddress:
-    """One-line address -> ``NewAddress``; ``AddressUnreadable`` with a customer message."""
+    """One-line address -> ``NewAddress`` that ``crm_connector.validate_address`` accepts;
+    ``AddressUnreadable`` with a customer message."""
     text = raw if isinstance(raw, str) else ""
     if _MARKUP.search(text):
         raise AddressUnreadable(UNREADABLE)
@@ -79,14 +81,16 @@ def parse_address(raw: object) -> NewAddress:
         if found is None:
             raise AddressUnreadable(UNREADABLE)
         (postal, city), street = found, parts[:-2]
-    if not 1 <= len(street) <= 2 or not _COUNTRY.fullmatch(country) or len(country) > 64:
+    if not 1 <= len(street) <= 2 or not any(ch.isalpha() for ch in street[0]):
         raise AddressUnreadable(UNREADABLE)
-    line1 = street[0]
-    if len(line1) < 3 or len(line1) > 200 or not any(ch.isalpha() for ch in line1):
-        raise AddressUnreadable(UNREADABLE)
-    line2 = street[1] if len(street) == 2 else None
-    return NewAddress(line1=line1, line2=line2, city=city.strip(),
-                      postal_code=" ".join(postal.upper().split()), country=country)
+    address = NewAddress(line1=street[0], line2=street[1] if len(street) == 2 else None,
+                         city=city.strip(), postal_code=" ".join(postal.upper().split()),
+                         country=country)
+    try:
+        validate_address(address)  # the CRM's own rules: lengths, characters, country
+    except InvalidInput:
+        raise AddressUnreadable(UNREADABLE) from None
+    return address
 
 
 def _postal_city(part: str) -> tuple[str, str] | None:
@@ -121,15 +125,14 @@ class ValidateAddressForm(GuardedFormValidation):
         context = self.context
         now = context.now()
         try:
-            view = await in_transaction(
-                context, lambda s: get_order_status(s, customer, number, now))
+            refusal = await in_transaction(
+                context, lambda s: address_change_refusal(s, customer, number))
         except OrderNotFound as exc:
             dispatcher.utter_message(text=humanise(str(exc)))
             await offer_recent_orders(context, dispatcher, customer, WHICH_ORDER, intent="inform")
             return {"order_number": None}
-        refusal = address_change_refusal(view, now.date())
         if refusal is not None:
-            dispatcher.utter_message(text=refusal)
+            dispatcher.utter_message(text=humanise(refusal.message, today=now.date()))
             return {"order_number": None, "new_address": None, REQUESTED_SLOT: None}
         return {"order_number": number}
 

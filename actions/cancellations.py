@@ -26,12 +26,21 @@ from actions.common import (
     normalise_order_number,
 )
 from actions.context import ActionContext
-from actions.order_text import cancel_refusal, offer_recent_orders
+from actions.order_text import offer_recent_orders
 from actions.wording import button, day, humanise, money
-from crm_connector import OrderNotFound, OrderStatus, cancel_order, customer_actor, get_order_status
+from crm_connector import (
+    NotCancellableReason,
+    OrderNotFound,
+    cancel_order,
+    cancellation_refusal,
+    customer_actor,
+    get_order_status,
+)
 
 WHICH_ORDER = "Which order would you like to cancel? Here are your latest orders:"
 KEPT = "Alright, I haven't cancelled anything; order {number} stays as it is."
+#: Refusals after which "where is it now?" is worth a button.
+_ON_ITS_WAY = (NotCancellableReason.ALREADY_SHIPPED, NotCancellableReason.DELIVERED)
 _YES = {"yes", "y", "true", "affirm", "ok", "sure", "confirm", "1"}
 _NO = {"no", "n", "false", "deny", "0"}
 
@@ -67,18 +76,20 @@ class ValidateCancelForm(GuardedFormValidation):
         context = self.context
         now = context.now()
         try:
-            view = await in_transaction(
-                context, lambda s: get_order_status(s, customer, number, now))
+            refusal, view = await in_transaction(context, lambda s: (
+                cancellation_refusal(s, customer, number),
+                get_order_status(s, customer, number, now),
+            ))
         except OrderNotFound as exc:
             dispatcher.utter_message(text=humanise(str(exc)))
             await offer_recent_orders(context, dispatcher, customer, WHICH_ORDER, intent="inform")
             return {"order_number": None}
-        refusal = cancel_refusal(view, now.date())
         if refusal is not None:
             buttons = []
-            if view.status in (OrderStatus.SHIPPED, OrderStatus.DELIVERED):
+            if refusal.reason in _ON_ITS_WAY:
                 buttons = [button("Where is it now?", "order_status", order_number=number)]
-            dispatcher.utter_message(text=refusal, buttons=buttons)
+            dispatcher.utter_message(text=humanise(refusal.message, today=now.date()),
+                                     buttons=buttons)
             return {"order_number": None, "cancel_confirmed": None, REQUESTED_SLOT: None}
         placed = day(view.placed_at, tz=context.timezone, today=now.date())
         items = sum(line.quantity for line in view.lines)

@@ -29,9 +29,8 @@ from actions.common import (
     user_intents,
 )
 from actions.context import ActionContext
-from actions.handoff_store import queue_conversation
 from actions.summary import build_summary
-from crm_connector import DatabaseUnavailable
+from crm_connector import DatabaseUnavailable, queue_conversation
 
 QUEUE_DOWN = ("I'm sorry, I can't pass you to a colleague right now because our support system "
               "is unavailable. Please try again in a few minutes.")

@@ -1,10 +1,8 @@
-"""Orders as the customer reads them: the status reply, order buttons, and why an order can no
-longer be cancelled or redirected (checked before asking for a confirmation or an address).
+"""Orders as the customer reads them: the status reply and order buttons.
 
-The pre-checks mirror the documented rule of ``crm_connector`` ("only PLACED or PAID orders
-whose parcel the carrier does not have yet"); the service stays the judge when the change is
-made, and its refusal is shown if the two ever disagree. (A read-only ``check_cancellable`` /
-``check_address_change`` service in ``crm_connector`` would remove this copy; see the report.)
+Why an order can no longer be cancelled or redirected is not judged here: the forms ask
+``crm_connector.cancellation_refusal`` / ``address_change_refusal``, which apply the rule of
+``cancel_order`` / ``change_delivery_address``.
 """
 
 from __future__ import annotations
@@ -23,7 +21,6 @@ from crm_connector import (
     OrderStatus,
     OrderStatusView,
     OrderSummary,
-    ShipmentStatus,
     list_recent_orders,
 )
 
@@ -37,7 +34,6 @@ STATUS_WORDS = {
     OrderStatus.CANCELLED: "cancelled",
     OrderStatus.RETURNED: "returned",
 }
-_BEFORE_SHIPPING = (OrderStatus.PLACED, OrderStatus.PAID)
 
 
 def order_button(
@@ -98,56 +94,3 @@ def describe_status(
         note = " (that day has passed)" if view.expected_delivery_date < today else ""
         parts.append(f"Expected delivery: {day(view.expected_delivery_date, today=today)}{note}.")
     return "\n\n".join(parts)
-
-
-def _dispatched(view: OrderStatusView) -> bool:
-    return view.shipment_status is not None and (
-        view.shipped_at is not None or view.shipment_status != ShipmentStatus.PENDING
-    )
-
-
-def _shipped_phrase(view: OrderStatusView, today: dt.date) -> str:
-    if not _dispatched(view):
-        return "already shipped"
-    when = f" on {day(view.shipped_at, today=today)}" if view.shipped_at else ""
-    return f"already shipped with {view.carrier}{when} (tracking {view.tracking_number})"
-
-
-def _final_state_refusal(view: OrderStatusView, today: dt.date, what: str) -> str | None:
-    n = view.order_number
-    if view.kind == OrderKind.CREDIT_NOTE:
-        return (f"{n} is a credit note (the cancellation of an earlier invoice); "
-                f"it cannot be {what}.")
-    if view.status == OrderStatus.CANCELLED:
-        return f"Order {n} is already cancelled."
-    if view.status == OrderStatus.RETURNED:
-        return f"Order {n} was returned to us, so it can no longer be {what}."
-    if view.status == OrderStatus.DELIVERED:
-        when = f" on {day(view.delivered_at, today=today)}" if view.delivered_at else ""
-        return f"Order {n} was already delivered{when}, so it can no longer be {what}."
-    return None
-
-
-def cancel_refusal(view: OrderStatusView, today: dt.date) -> str | None:
-    """Why ``view`` cannot be cancelled any more, or ``None`` if it can."""
-    refusal = _final_state_refusal(view, today, "cancelled")
-    if refusal is not None:
-        if view.status == OrderStatus.DELIVERED:
-            refusal += " You can ask for a refund instead."
-        return refusal
-    if view.status not in _BEFORE_SHIPPING or _dispatched(view):
-        return (f"Order {view.order_number} has {_shipped_phrase(view, today)}, so it can no "
-                "longer be cancelled. Once it arrives you can return it for a refund.")
-    return None
-
-
-def address_change_refusal(view: OrderStatusView, today: dt.date) -> str | None:
-    """Why the delivery address of ``view`` cannot change any more, or ``None`` if it can."""
-    refusal = _final_state_refusal(view, today, "redirected")
-    if refusal is not None:
-        return refusal
-    if view.status not in _BEFORE_SHIPPING or _dispatched(view):
-        return (f"Order {view.order_number} has {_shipped_phrase(view, today)}, so its delivery "
-                "address can no longer be changed here. The carrier's tracking page may offer "
-                "a redirection.")
-    return None

@@ -4,7 +4,11 @@ Every function takes a ``Session``; the caller owns the transaction (``read_tran
 ``write_transaction`` from ``crm_connector.db``) and gets plain frozen view objects back.
 """
 
-from crm_connector.services.addresses import change_delivery_address, validate_address
+from crm_connector.services.addresses import (
+    address_change_refusal,
+    change_delivery_address,
+    validate_address,
+)
 from crm_connector.services.audit import (
     BOT_ACTOR,
     SYSTEM_ACTOR,
@@ -12,7 +16,12 @@ from crm_connector.services.audit import (
     audit_trail_for_order,
     customer_actor,
 )
-from crm_connector.services.cancellations import cancel_order, cancellation_refund_key
+from crm_connector.services.cancellations import (
+    cancel_order,
+    cancellation_refund_key,
+    cancellation_refusal,
+)
+from crm_connector.services.conversations import queue_conversation
 from crm_connector.services.customers import (
     find_customer_by_email,
     find_customer_by_phone,
@@ -30,9 +39,11 @@ from crm_connector.services.verification import (
 )
 from crm_connector.services.views import (
     AddressChangeRefusal,
+    AddressChangeRefusalView,
     AddressChangeView,
     AddressView,
     AuditEntryView,
+    CancellationRefusalView,
     CancellationView,
     CustomerView,
     NewAddress,
@@ -40,6 +51,7 @@ from crm_connector.services.views import (
     OrderLineView,
     OrderStatusView,
     OrderSummary,
+    QueuedConversation,
     RefundCode,
     RefundEligibility,
     RefundItemRequest,
@@ -53,13 +65,15 @@ from crm_connector.services.views import (
 
 __all__ = [
     "BOT_ACTOR", "SHOP_TOKEN_AUDIENCE", "SYSTEM_ACTOR", "AddressChangeRefusal",
-    "AddressChangeView", "AddressView", "AuditEntryView", "CancellationView", "CustomerView",
-    "NewAddress", "NotCancellableReason", "OrderLineView", "OrderStatusView", "OrderSummary",
-    "RefundCode", "RefundEligibility", "RefundItemRequest", "RefundItemView", "RefundView",
-    "ShipmentEventView", "TokenRejection", "VerificationMethod", "VerifiedIdentity", "agent_actor",
-    "audit_trail_for_order", "cancel_order", "cancellation_refund_key", "change_delivery_address",
+    "AddressChangeRefusalView", "AddressChangeView", "AddressView", "AuditEntryView",
+    "CancellationRefusalView", "CancellationView", "CustomerView", "NewAddress",
+    "NotCancellableReason", "OrderLineView", "OrderStatusView", "OrderSummary",
+    "QueuedConversation", "RefundCode", "RefundEligibility", "RefundItemRequest",
+    "RefundItemView", "RefundView", "ShipmentEventView", "TokenRejection", "VerificationMethod",
+    "VerifiedIdentity", "address_change_refusal", "agent_actor", "audit_trail_for_order",
+    "cancel_order", "cancellation_refund_key", "cancellation_refusal", "change_delivery_address",
     "check_refund_eligibility", "customer_actor", "find_customer_by_email",
     "find_customer_by_phone", "get_customer", "get_order_status", "issue_shop_token",
-    "list_recent_orders", "normalise_email", "normalise_phone", "request_refund",
-    "validate_address", "verify_email_and_order", "verify_shop_token",
+    "list_recent_orders", "normalise_email", "normalise_phone", "queue_conversation",
+    "request_refund", "validate_address", "verify_email_and_order", "verify_shop_token",
 ]

@@ -8,6 +8,8 @@ request does not pile up copies.
 
 Refused with ``AddressChangeNotAllowed`` (``AddressChangeRefusal``) once the parcel is with the
 carrier, delivered, returned, or the order is cancelled or a credit note.
+``address_change_refusal`` reports the same refusal without changing anything, and
+``validate_address`` checks an address on its own, so a caller can check both before the change.
 """
 
 from __future__ import annotations
@@ -25,7 +27,12 @@ from crm_connector.services.audit import ENTITY_ORDER, record_audit, require_act
 from crm_connector.services.order_state import has_shipped, shipped_phrase
 from crm_connector.services.repository import address_view, get_customer_order
 from crm_connector.services.validation import clean_text, optional_text, require_aware
-from crm_connector.services.views import AddressChangeRefusal, AddressChangeView, NewAddress
+from crm_connector.services.views import (
+    AddressChangeRefusal,
+    AddressChangeRefusalView,
+    AddressChangeView,
+    NewAddress,
+)
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +74,9 @@ def change_delivery_address(
     require_aware(now)
     fields = validate_address(new_address)
     order = get_customer_order(session, customer_public_id, order_number, for_update=True)
-    _ensure_changeable(order)
+    refusal = _refusal(order)
+    if refusal is not None:
+        raise AddressChangeNotAllowed(refusal.message, reason=refusal.reason)
 
     current = order.shipping_address
     if current is not None and _same(current, fields):
@@ -92,6 +101,21 @@ def change_delivery_address(
     return AddressChangeView(order_number=order.number, address=address_view(address), changed=True)
 
 
+@db_boundary
+def address_change_refusal(
+    session: Session, customer_public_id: str, order_number: str
+) -> AddressChangeRefusalView | None:
+    """Why ``change_delivery_address`` would refuse this order now, or ``None`` if it would
+    accept a valid address.
+
+    Read-only, for checking before asking the customer for the new address;
+    ``change_delivery_address`` applies the same rule again when it runs. ``OrderNotFound``
+    for an order of anybody else.
+    """
+    order = get_customer_order(session, customer_public_id, order_number)
+    return _refusal(order)
+
+
 def _same(current: Address, fields: dict[str, str | None]) -> bool:
     return all(
         (getattr(current, name) or "").casefold() == (value or "").casefold()
@@ -99,28 +123,30 @@ def _same(current: Address, fields: dict[str, str | None]) -> bool:
     )
 
 
-def _ensure_changeable(order: SalesOrder) -> None:
+def _refusal(order: SalesOrder) -> AddressChangeRefusalView | None:
+    """The one address-change rule: why ``order`` cannot be redirected, or ``None``."""
     n = order.number
     if order.kind == OrderKind.CREDIT_NOTE:
-        raise AddressChangeNotAllowed(
-            f"{n} is a credit note; it has no delivery.", reason=AddressChangeRefusal.CREDIT_NOTE
+        return AddressChangeRefusalView(
+            n, AddressChangeRefusal.CREDIT_NOTE, f"{n} is a credit note; it has no delivery."
         )
     if order.status == OrderStatus.CANCELLED:
-        raise AddressChangeNotAllowed(
+        return AddressChangeRefusalView(
+            n, AddressChangeRefusal.CANCELLED,
             f"Order {n} was cancelled, so there is nothing to deliver.",
-            reason=AddressChangeRefusal.CANCELLED,
         )
     if order.status == OrderStatus.DELIVERED:
-        raise AddressChangeNotAllowed(
-            f"Order {n} was already delivered.", reason=AddressChangeRefusal.DELIVERED
+        return AddressChangeRefusalView(
+            n, AddressChangeRefusal.DELIVERED, f"Order {n} was already delivered."
         )
     if order.status == OrderStatus.RETURNED:
-        raise AddressChangeNotAllowed(
-            f"Order {n} was returned to us.", reason=AddressChangeRefusal.RETURNED
+        return AddressChangeRefusalView(
+            n, AddressChangeRefusal.RETURNED, f"Order {n} was returned to us."
         )
     if has_shipped(order):
-        raise AddressChangeNotAllowed(
+        return AddressChangeRefusalView(
+            n, AddressChangeRefusal.ALREADY_SHIPPED,
             f"Order {n} has {shipped_phrase(order)}, so its delivery address can no longer be "
             "changed here. The carrier's tracking page may offer a redirection.",
-            reason=AddressChangeRefusal.ALREADY_SHIPPED,
         )
+    return None

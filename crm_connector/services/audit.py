@@ -29,6 +29,7 @@ _ACTOR = re.compile(r"bot|system(?::[a-z_]{1,24})?|customer:[A-Za-z0-9][A-Za-z0-
 ENTITY_ORDER = "sales_order"
 ENTITY_REFUND = "refund"
 ENTITY_CANCELLATION = "cancellation"
+ENTITY_CONVERSATION = "support_conversation"
 
 
 def customer_actor(customer_public_id: str) -> str:

@@ -3,6 +3,8 @@
 Only PLACED or PAID orders whose parcel the carrier does not have yet can be cancelled; the
 refusal says why (``NotCancellableReason``): already shipped (with carrier, date and tracking
 number), delivered, returned, already cancelled (with the date), or a credit note.
+``cancellation_refusal`` reports the same refusal without changing anything, so a caller can
+check before asking the customer to confirm.
 
 Cancelling records a ``Cancellation`` (one per order, unique in the schema), sets the order to
 CANCELLED and, if money was received, creates a full refund of what is still refundable under
@@ -29,7 +31,11 @@ from crm_connector.services.refund_rules import paid_cents
 from crm_connector.services.refunds import insert_refund
 from crm_connector.services.repository import active_refunds, get_customer_order, refund_view
 from crm_connector.services.validation import clean_text, require_aware
-from crm_connector.services.views import CancellationView, NotCancellableReason
+from crm_connector.services.views import (
+    CancellationRefusalView,
+    CancellationView,
+    NotCancellableReason,
+)
 from crm_connector.services.wording import day
 
 log = logging.getLogger(__name__)
@@ -56,7 +62,9 @@ def cancel_order(
     reason_text = clean_text(reason, "cancellation reason", max_len=MAX_REASON_LENGTH)
     require_aware(now)
     order = get_customer_order(session, customer_public_id, order_number, for_update=True)
-    _ensure_cancellable(session, order)
+    refusal = _refusal(session, order)
+    if refusal is not None:
+        raise _refused(refusal)
 
     previous = order.status
     try:
@@ -65,7 +73,7 @@ def cancel_order(
                 order_id=order.id, reason=reason_text, requested_by=actor, created_at=now
             ))
     except IntegrityError:
-        raise _already_cancelled(session, order) from None
+        raise _refused(_already_cancelled(session, order)) from None
     order.status = OrderStatus.CANCELLED
     order.updated_at = now
     record_audit(
@@ -90,43 +98,62 @@ def cancel_order(
     )
 
 
-def _ensure_cancellable(session: Session, order: SalesOrder) -> None:
+@db_boundary
+def cancellation_refusal(
+    session: Session, customer_public_id: str, order_number: str
+) -> CancellationRefusalView | None:
+    """Why ``cancel_order`` would refuse this order now, or ``None`` if it would cancel it.
+
+    Read-only, for checking before asking the customer to confirm; ``cancel_order`` applies
+    the same rule again when it runs. ``OrderNotFound`` for an order of anybody else.
+    """
+    order = get_customer_order(session, customer_public_id, order_number)
+    return _refusal(session, order)
+
+
+def _refusal(session: Session, order: SalesOrder) -> CancellationRefusalView | None:
+    """The one cancellation rule: why ``order`` cannot be cancelled, or ``None``."""
     n = order.number
     if order.kind == OrderKind.CREDIT_NOTE:
-        raise OrderNotCancellable(
+        return CancellationRefusalView(
+            n, NotCancellableReason.CREDIT_NOTE,
             f"{n} is a credit note (the cancellation of an earlier invoice); "
             "it cannot be cancelled.",
-            reason=NotCancellableReason.CREDIT_NOTE,
         )
     if order.status == OrderStatus.CANCELLED:
-        raise _already_cancelled(session, order)
+        return _already_cancelled(session, order)
     if order.status == OrderStatus.DELIVERED:
         delivered = [s.delivered_at for s in order.shipments if s.delivered_at]
         when = f" on {day(max(delivered))}" if delivered else ""
-        raise OrderNotCancellable(
+        return CancellationRefusalView(
+            n, NotCancellableReason.DELIVERED,
             f"Order {n} was already delivered{when}, so it can no longer be cancelled. "
             "You can ask for a refund instead.",
-            reason=NotCancellableReason.DELIVERED,
         )
     if order.status == OrderStatus.RETURNED:
-        raise OrderNotCancellable(
+        return CancellationRefusalView(
+            n, NotCancellableReason.RETURNED,
             f"Order {n} was returned to us, so it can no longer be cancelled.",
-            reason=NotCancellableReason.RETURNED,
         )
     if has_shipped(order):
-        raise OrderNotCancellable(
+        return CancellationRefusalView(
+            n, NotCancellableReason.ALREADY_SHIPPED,
             f"Order {n} has {shipped_phrase(order)}, so it can no longer be cancelled. "
             "Once it arrives you can return it for a refund.",
-            reason=NotCancellableReason.ALREADY_SHIPPED,
         )
+    return None
 
 
-def _already_cancelled(session: Session, order: SalesOrder) -> OrderNotCancellable:
+def _already_cancelled(session: Session, order: SalesOrder) -> CancellationRefusalView:
     cancelled_at = session.scalar(
         select(Cancellation.created_at).where(Cancellation.order_id == order.id)
     )
     when = f" on {day(cancelled_at)}" if cancelled_at else ""
-    return OrderNotCancellable(
+    return CancellationRefusalView(
+        order.number, NotCancellableReason.ALREADY_CANCELLED,
         f"Order {order.number} was already cancelled{when}.",
-        reason=NotCancellableReason.ALREADY_CANCELLED,
     )
+
+
+def _refused(refusal: CancellationRefusalView) -> OrderNotCancellable:
+    return OrderNotCancellable(refusal.message, reason=refusal.reason)

@@ -11,9 +11,18 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from crm_connector.models.base import OrderKind, OrderStatus, RefundStatus, ShipmentStatus
+from crm_connector.models.base import (
+    ConversationStatus,
+    OrderKind,
+    OrderStatus,
+    RefundStatus,
+    ShipmentStatus,
+)
+
+
+ReasonT = TypeVar("ReasonT", bound=enum.StrEnum)
 
 
 class RefundCode(enum.StrEnum):
@@ -238,6 +247,41 @@ class AddressChangeView:
     address: AddressView
     #: False when the order already went to exactly this address (nothing was written).
     changed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RefusalView(Generic[ReasonT]):
+    """Why a change to an order would be refused now: the ``reason`` code and the
+    customer-readable ``message`` of the error the change itself raises."""
+
+    order_number: str
+    reason: ReasonT
+    message: str
+
+
+class CancellationRefusalView(RefusalView[NotCancellableReason]):
+    """What ``cancel_order`` would raise as ``OrderNotCancellable``."""
+
+    __slots__ = ()
+
+
+class AddressChangeRefusalView(RefusalView[AddressChangeRefusal]):
+    """What ``change_delivery_address`` would raise as ``AddressChangeNotAllowed``."""
+
+    __slots__ = ()
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedConversation:
+    """A conversation handed to the agents. ``sender_id`` as stored (hashed when too long)."""
+
+    sender_id: str
+    status: ConversationStatus
+    queued_at: dt.datetime | None
+    #: The reason of this handoff (an agent who already has the conversation keeps theirs).
+    handoff_reason: str | None
+    #: False when the conversation was already queued or with an agent.
+    newly_queued: bool
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,11 +11,14 @@ from typing import Any
 
 import pytest
 
+from sqlalchemy import select
+
 from actions.context import ActionContext, configure
 from actions.settings import ActionSettings
-from crm_connector import CrmSettings
+from crm_connector import CrmSettings, OrderKind, OrderStatus, ShipmentStatus
+from crm_connector.models import Cancellation, Customer
 from knowledge import FaqRetriever, KnowledgeSettings
-from tests.crm_connector.factories import NOW
+from tests.crm_connector.factories import NOW, Sessions, days_ago, make_order, make_shipment
 
 #: A database nobody listens on: every call fails with DatabaseUnavailable.
 UNREACHABLE_DB = "postgresql+psycopg://postgres@127.0.0.1:1/unreachable"
@@ -90,3 +93,19 @@ def faq_context(
 def down_context(make_context: MakeContext) -> ActionContext:
     """A context whose database cannot be reached."""
     return make_context(CrmSettings(_env_file=None, database_url=UNREACHABLE_DB))
+
+
+@pytest.fixture
+def finished_orders(orders: None, sessions: Sessions) -> None:
+    """On top of the test module's ``orders`` (customer C0000001), orders that can neither be
+    cancelled nor redirected: 10004230 cancelled, 10004231 returned, 10004232 paid but with
+    the carrier, C536379 a credit note."""
+    with sessions.begin() as s:
+        anna = s.scalars(select(Customer).where(Customer.public_id == "C0000001")).one()
+        cancelled = make_order(s, anna, "10004230", status=OrderStatus.CANCELLED)
+        s.add(Cancellation(order_id=cancelled.id, reason="wrong size", requested_by="bot",
+                           created_at=days_ago(2)))
+        make_order(s, anna, "10004231", status=OrderStatus.RETURNED)
+        picked_up = make_order(s, anna, "10004232", status=OrderStatus.PAID)
+        make_shipment(s, picked_up, status=ShipmentStatus.IN_TRANSIT, shipped_at=days_ago(1))
+        make_order(s, anna, "C536379", kind=OrderKind.CREDIT_NOTE, paid=False)

@@ -28,6 +28,10 @@ from tests.crm_connector.factories import (
 )
 
 
+#: The orders of the ``finished_orders`` fixture (tests/actions/conftest.py).
+FINISHED = ("10004230", "10004231", "10004232", "C536379")
+
+
 @pytest.fixture
 def orders(sessions: Sessions) -> None:
     with sessions.begin() as s:
@@ -73,6 +77,11 @@ def test_addresses_are_parsed(typed: str, expected: NewAddress) -> None:
     ("1 Main St, 10115 Berlin, Germany'; DROP TABLE address; --", UNREADABLE),
     ("a, b, c, d, e, f", UNREADABLE),
     ("x" * 100_000, UNREADABLE),
+    # read, but refused by crm_connector.validate_address (the rules the change applies)
+    ("12 Main Street, Hinterhaus " + "x" * 200 + ", 10115 Berlin, Germany", UNREADABLE),
+    ("Hauptstra" + "s" * 200 + "e 1, 10115 Berlin, Germany", UNREADABLE),
+    ("12 Main Street, 10115 Berlin, D", UNREADABLE),
+    ("12 Main Street, 10115 Berlin, " + "Germany" * 10, UNREADABLE),
 ])
 def test_unreadable_addresses_say_how_to_write_one(typed: object, message: str) -> None:
     with pytest.raises(AddressUnreadable) as caught:
@@ -132,3 +141,21 @@ async def test_a_shipped_order_cannot_be_redirected(
     events, messages = await run(ActionChangeAddress(), state)
     assert "can no longer be changed here" in texts(messages)
     assert events == [SlotSet("new_address", None)]
+
+
+@pytest.mark.parametrize("number", ["10004218", *FINISHED])
+async def test_the_form_refuses_exactly_as_the_change_would(
+    finished_orders: None, sessions: Sessions, context: ActionContext, number: str
+) -> None:
+    events, form_messages = await validate({"order_number": number}, "order_number")
+    assert slot_events(events) == {"order_number": None, "new_address": None,
+                                   "requested_slot": None}
+
+    state = tracker("", None, slots=verified_slots(
+        order_number=number, new_address="12 Main Street, 10115 Berlin, Germany"))
+    _, action_messages = await run(ActionChangeAddress(), state)
+    assert texts(form_messages) == texts(action_messages)
+    assert f"{number} " in texts(form_messages)
+    with sessions() as s:
+        order = s.scalars(select(SalesOrder).where(SalesOrder.number == number)).one()
+        assert order.shipping_address is None or order.shipping_address.line1 != "12 Main Street"

@@ -22,6 +22,10 @@ from tests.crm_connector.factories import (
 )
 
 
+#: The orders of the ``finished_orders`` fixture (tests/actions/conftest.py).
+FINISHED = ("10004230", "10004231", "10004232", "C536379")
+
+
 @pytest.fixture
 def orders(sessions: Sessions) -> None:
     with sessions.begin() as s:
@@ -62,6 +66,36 @@ async def test_a_delivered_order_points_to_a_refund(orders: None, context: Actio
     _, messages = await validate({"order_number": "10004219"})
     assert texts(messages) == ("Order 10004219 was already delivered on Tue 17 Nov, so it can no "
                                "longer be cancelled. You can ask for a refund instead.")
+
+
+@pytest.mark.parametrize("number", ["10004218", "10004219", *FINISHED])
+async def test_the_form_refuses_exactly_as_the_cancellation_would(
+    finished_orders: None, sessions: Sessions, context: ActionContext, number: str
+) -> None:
+    before = order_status(sessions, number)
+    events, form_messages = await validate({"order_number": number})
+    assert slot_events(events)["requested_slot"] is None  # the form ends
+
+    state = tracker("yes", "affirm", slots=verified_slots(order_number=number,
+                                                          cancel_confirmed=True))
+    _, action_messages = await run(ActionCancelOrder(), state)
+    assert texts(form_messages) == texts(action_messages)
+    assert f"{number} " in texts(form_messages)
+    assert order_status(sessions, number) == before
+
+
+async def test_a_cancelled_order_says_when(finished_orders: None, context: ActionContext) -> None:
+    _, messages = await validate({"order_number": "10004230"})
+    assert texts(messages) == "Order 10004230 was already cancelled on Fri 20 Nov."
+    assert payloads(messages) == []
+
+
+async def test_a_parcel_with_the_carrier_offers_its_status(
+    finished_orders: None, context: ActionContext
+) -> None:
+    _, messages = await validate({"order_number": "10004232"})
+    assert "has already shipped with DHL on Sat 21 Nov" in texts(messages)
+    assert payloads(messages) == ['/order_status{"order_number":"10004232"}']
 
 
 async def test_the_service_refuses_a_shipped_order_even_without_the_form(
