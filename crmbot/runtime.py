@@ -49,19 +49,17 @@ def rasa_executable(settings: PlatformSettings) -> Path:
 
 
 def tracker_store_env(crm: CrmSettings) -> dict[str, str]:
-    """Point Rasa's SQL tracker store at the CRM database (bot/endpoints.yml reads these)."""
+    """Point Rasa's SQL tracker store at the CRM database (bot/endpoints.yml reads these).
+
+    SQLite: dialect + file path. PostgreSQL: a full URL (Rasa's SQLTrackerStore takes one in
+    ``url``; it connects with psycopg2, which the Rasa environment has).
+    """
     url = make_url(crm.database_url)
     if url.get_backend_name() == "sqlite":
-        return {"TRACKER_DIALECT": "sqlite", "TRACKER_DB": url.database or "",
-                "TRACKER_HOST": "", "TRACKER_PORT": "", "TRACKER_USER": "", "TRACKER_PASSWORD": ""}
-    return {
-        "TRACKER_DIALECT": "postgresql",
-        "TRACKER_DB": url.database or "",
-        "TRACKER_HOST": url.host or "127.0.0.1",
-        "TRACKER_PORT": str(url.port or 5432),
-        "TRACKER_USER": url.username or "",
-        "TRACKER_PASSWORD": url.password or "",
-    }
+        return {"TRACKER_DIALECT": "sqlite", "TRACKER_DB": url.database or "", "TRACKER_URL": ""}
+    tracker_url = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    return {"TRACKER_DIALECT": "postgresql", "TRACKER_DB": url.database or "",
+            "TRACKER_URL": tracker_url}
 
 
 def process_env(settings: PlatformSettings, crm: CrmSettings, *, rasa: bool) -> dict[str, str]:
