@@ -157,3 +157,49 @@ def faq(faqs_path: Path, queries_path: Path, out_path: Path, index_dir: Path | N
     metrics["batch_ms_per_query"] = round(1000 * search_s / max(1, len(queries)), 2)
     metrics.update({k_: round(v, 2) for k_, v in latency.items()})
     echo_metrics(f"FAQ retrieval: {len(faqs)} FAQs, {len(queries)} queries -> {out_path}", metrics)
+
+
+@bench.command("intents")
+@click.option("--train", "train_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              required=True, help="CSV text,category, or a CLINC150 JSON (train + oos_train).")
+@click.option("--test", "test_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              required=True, help="CSV text[,category], or a CLINC150 JSON (test + oos_test, "
+                                  "else val + oos_val).")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Predictions CSV: text,predicted,confidence (one row per test row, in order; "
+                   "'oos' when the fallback fired).")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="Rasa config [default: bot/config.yml of this checkout].")
+@click.option("--rasa-venv", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="The Rasa environment [default: .venv-rasa of this checkout].")
+@click.option("--keep-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Keep the Rasa data, model and logs here (default: a temporary folder).")
+def intents(train_path: Path, test_path: Path, out_path: Path, config_path: Path | None,
+            rasa_venv: Path | None, keep_dir: Path | None) -> None:
+    """Train the production NLU pipeline on TRAIN with Rasa, classify TEST, write PRED, print metrics."""
+    import os
+
+    from crmbot import nlu_bench
+
+    started = time.perf_counter()
+
+    def progress(message: str) -> None:
+        click.echo(f"[{time.perf_counter() - started:7.1f} s] {message}", err=True)
+
+    try:
+        train = nlu_bench.read_intent_data(train_path, "train")
+        test = nlu_bench.read_intent_data(test_path, "test")
+        progress(f"read {len(train.texts)} training rows from {train_path}, "
+                 f"{len(test.texts)} test rows from {test_path}")
+        rows, metrics = nlu_bench.run_benchmark(
+            train, test,
+            config=config_path or nlu_bench.DEFAULT_CONFIG,
+            rasa_venv=rasa_venv or nlu_bench.DEFAULT_RASA_VENV,
+            base_env=os.environ, progress=progress, keep_dir=keep_dir,
+        )  # fmt: skip
+    except nlu_bench.BenchError as exc:
+        raise click.ClickException(str(exc)) from exc
+    write_csv(out_path, ["text", "predicted", "confidence"],
+              ({"text": t, "predicted": p, "confidence": f"{c:.6f}"} for t, p, c in rows))
+    echo_metrics(f"Intent classification: {train_path.name} -> {test_path.name} -> {out_path}",
+                 metrics)

