@@ -35,6 +35,8 @@ db: setup-platform
 
 run: setup db
 	@$(CRMBOT) status
+	$(CRMBOT) knowledge index
+	$(CRMBOT) up
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
