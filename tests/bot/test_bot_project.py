@@ -16,10 +16,8 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import sqlite3
 import subprocess
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +27,8 @@ import yaml
 from tests.support.rasa_server import (
     REPO_ROOT,
     RasaProcessError,
-    RasaServer,
-    free_port,
     rasa_subprocess_env,
     require_rasa_executable,
-    send_message,
-    start_rasa_server,
 )
 
 BOT = REPO_ROOT / "bot"
@@ -348,54 +342,3 @@ def test_test_stories_pass_with_the_trained_policies(
     assert "None of the test stories failed" in failed, failed
     conversations = report["conversation_accuracy"]
     assert conversations["correct"] == conversations["total"] >= 25
-
-
-@pytest.fixture(scope="session")
-def core_server(
-    rasa_bin: Path,
-    bot_env: dict[str, str],
-    core_model: Path,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[RasaServer, Path]]:
-    """The trained policies served with bot/endpoints.yml; trackers go to a temp SQLite file."""
-    workdir = tmp_path_factory.mktemp("bot-server")
-    tracker_db = workdir / "var" / "tracker.sqlite"
-    tracker_db.parent.mkdir()
-    env = {
-        **bot_env,
-        # Nothing listens there: the conversations below need no custom action.
-        "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}/webhook",
-        "TRACKER_DIALECT": "sqlite",
-        "TRACKER_DB": str(tracker_db),
-    }
-    server = start_rasa_server(
-        rasa_bin,
-        core_model,
-        workdir=workdir,
-        env=env,
-        endpoints=BOT / "endpoints.yml",
-        credentials=BOT / "credentials.yml",
-    )
-    try:
-        yield server, tracker_db
-    finally:
-        server.stop()
-
-
-@pytest.mark.slow
-def test_served_bot_answers_and_stores_the_conversation_in_the_sql_tracker_store(
-    core_server: tuple[RasaServer, Path], domain: dict[str, Any]
-) -> None:
-    server, tracker_db = core_server
-    greetings = {variation["text"] for variation in domain["responses"]["utter_greet"]}
-
-    replies = send_message(server.url, "bot-project-test", "/greet")
-
-    assert [reply.get("text") for reply in replies][:1] and replies[0]["text"] in greetings
-    with sqlite3.connect(tracker_db) as conn:
-        rows = conn.execute(
-            "SELECT type_name, intent_name, action_name FROM events WHERE sender_id = ?",
-            ("bot-project-test",),
-        ).fetchall()
-    assert ("user", "greet", None) in rows
-    assert ("action", None, "utter_greet") in rows

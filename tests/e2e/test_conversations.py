@@ -8,6 +8,7 @@ shows account data is checked against the database.
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 
 from sqlalchemy import func, select
 
@@ -108,3 +109,17 @@ def test_any_chat_input_gets_a_sane_reply(customer) -> None:  # type: ignore[no-
         if text.strip() and "\u0000" not in text:
             assert reply, f"no reply to {text[:40]!r}"
         assert "Traceback" not in reply and "Error" not in reply
+
+
+def test_conversations_are_stored_in_the_sql_tracker_store(customer, e2e_crm) -> None:  # type: ignore[no-untyped-def]
+    """Rasa keeps its trackers in the same embedded SQLite file as the CRM (bot/endpoints.yml)."""
+    visitor = customer()
+    visitor.say("hi")
+    path = e2e_crm.database_url.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute(
+            "SELECT type_name, intent_name, action_name FROM events WHERE sender_id = ?",
+            (visitor.sender,),
+        ).fetchall()
+    assert ("user", "greet", None) in rows
+    assert ("action", None, "utter_greet") in rows
