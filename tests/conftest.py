@@ -15,6 +15,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from crm_connector import CrmSettings, create_db_engine, create_session_factory, upgrade_schema
 from crm_connector.models import Base
 
+# The running assistant (CRM, model, action server, Rasa server) for the tests that need it.
+pytest_plugins = ["tests.support.stack"]
+
 POSTGRES_ADMIN_URL = os.environ.get(
     "CRMBOT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )

@@ -1,11 +1,15 @@
-"""The whole assistant on loopback: a seeded SQLite CRM, the FAQ index, the trained production
+"""The whole assistant on loopback, as a pytest plugin shared by every test package
+(registered in ``tests/conftest.py``): a seeded SQLite CRM, the FAQ index, the trained production
 model, the real action server and the real Rasa server, talking over HTTP.
 
-Everything is built once per test session; each test uses its own conversation id.
+Everything is built once per test session, and only when a test asks for it; each test uses its
+own conversation id. ``start_action_server`` is also used by tests that need a server of their
+own (for instance one they stop and restart).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import subprocess
@@ -82,28 +86,36 @@ def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path, timeout
     raise RuntimeError(f"action server not healthy within {timeout} s:\n{log.read_text()[-4000:]}")
 
 
-@pytest.fixture(scope="session")
-def action_server(e2e_platform: PlatformSettings, e2e_crm: CrmSettings, e2e_dir: Path) -> Iterator[str]:
-    env = process_env(e2e_platform, e2e_crm, rasa=False)
-    env["KNOWLEDGE_INDEX_DIR"] = str(e2e_dir / "knowledge")
+@contextlib.contextmanager
+def start_action_server(platform: PlatformSettings, crm: CrmSettings, workdir: Path) -> Iterator[str]:
+    """Run the real action server on ``platform.action_port`` until the block ends; yields its
+    webhook URL once ``/health`` answers. Its output goes to ``workdir/action-server.log``."""
+    env = process_env(platform, crm, rasa=False)
+    env["KNOWLEDGE_INDEX_DIR"] = str(workdir / "knowledge")
     env["ACTIONS_PRELOAD_FAQ"] = "true"
-    log = e2e_dir / "action-server.log"
+    log = workdir / "action-server.log"
     with log.open("w") as log_file:
         process = subprocess.Popen(
             [sys.executable, "-m", "rasa_sdk", "--actions", "actions",
-             "--port", str(e2e_platform.action_port)],
+             "--port", str(platform.action_port)],
             cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=log_file,
             stderr=subprocess.STDOUT, start_new_session=True,
         )
         try:
-            _wait_healthy(f"http://127.0.0.1:{e2e_platform.action_port}/health", process, log, 120)
-            yield e2e_platform.action_url
+            _wait_healthy(f"http://127.0.0.1:{platform.action_port}/health", process, log, 120)
+            yield platform.action_url
         finally:
             process.terminate()
             try:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+@pytest.fixture(scope="session")
+def action_server(e2e_platform: PlatformSettings, e2e_crm: CrmSettings, e2e_dir: Path) -> Iterator[str]:
+    with start_action_server(e2e_platform, e2e_crm, e2e_dir) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
