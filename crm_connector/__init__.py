@@ -161,3 +161,65 @@ __all__ = [
     "verify_shop_token",
     "write_transaction",
 ]
+
+# The web gateway and the agent inbox (crm_connector/services/inbox*.py, agents.py).
+from crm_connector.errors import (  # noqa: E402
+    AgentNotFound,
+    AgentUserExists,
+    ConversationNotFound,
+    ConversationStateConflict,
+)
+from crm_connector.models import (  # noqa: E402
+    AgentRole,
+    ConversationEventKind,
+    DeliveryState,
+    MessageAuthor,
+)
+from crm_connector.services import (  # noqa: E402
+    AgentView,
+    CannedReplyView,
+    ConversationView,
+    CustomerProfile,
+    InboxView,
+    MessageView,
+    PastConversation,
+    ProfileOrder,
+    ProfileRefund,
+    StoredCustomerMessage,
+    add_canned_reply,
+    add_note,
+    agent_reply,
+    authenticate_agent,
+    claim_conversation,
+    conversation_history,
+    conversations_with_pending,
+    create_agent_user,
+    customer_profile,
+    find_conversation,
+    get_agent,
+    get_conversation,
+    hand_back_to_bot,
+    hash_password,
+    list_active_agents,
+    list_agents,
+    list_canned_replies,
+    list_conversations,
+    mark_delivered,
+    open_conversation,
+    pending_customer_messages,
+    queue_for_person,
+    rate_conversation,
+    resolve_conversation,
+    set_agent_password,
+    store_customer_message,
+    store_outgoing_message,
+    sync_after_bot_turn,
+    transfer_conversation,
+)
+from crm_connector.services import INBOX_API  # noqa: E402
+
+__all__ += [
+    "AgentNotFound", "AgentRole", "AgentUserExists", "ConversationEventKind",
+    "ConversationNotFound", "ConversationStateConflict", "DeliveryState", "MessageAuthor",
+    *INBOX_API,
+]

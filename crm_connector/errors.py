@@ -107,3 +107,26 @@ class ImportConflict(CrmError):
     """Another writer inserted the same rows at the same time (two imports of one file)."""
 
     code = "import_conflict"
+
+
+class ConversationNotFound(CrmError):
+    """No support conversation with that id (or conversation token)."""
+
+    code = "conversation_not_found"
+
+
+class ConversationStateConflict(CrmError):
+    """The conversation's state does not allow this (claiming one somebody else owns,
+    replying to a closed one, rating one that is still open...)."""
+
+    code = "state_conflict"
+
+
+class AgentNotFound(CrmError):
+    """No active agent user with that id or user name."""
+
+    code = "agent_not_found"
+
+
+class AgentUserExists(CrmError):
+    code = "agent_user_exists"

@@ -77,3 +77,65 @@ __all__ = [
     "list_recent_orders", "normalise_email", "normalise_phone", "queue_conversation",
     "request_refund", "validate_address", "verify_email_and_order", "verify_shop_token",
 ]
+
+# The web gateway and the agent inbox.
+from crm_connector.services.agents import (  # noqa: E402
+    authenticate_agent,
+    create_agent_user,
+    get_agent,
+    hash_password,
+    list_agents,
+    set_agent_password,
+)
+from crm_connector.services.inbox import (  # noqa: E402
+    InboxView,
+    add_canned_reply,
+    add_note,
+    agent_reply,
+    claim_conversation,
+    customer_profile,
+    get_conversation,
+    hand_back_to_bot,
+    list_active_agents,
+    list_canned_replies,
+    list_conversations,
+    resolve_conversation,
+    transfer_conversation,
+)
+from crm_connector.services.inbox_messages import (  # noqa: E402
+    conversation_history,
+    conversations_with_pending,
+    find_conversation,
+    mark_delivered,
+    open_conversation,
+    pending_customer_messages,
+    queue_for_person,
+    rate_conversation,
+    store_customer_message,
+    store_outgoing_message,
+    sync_after_bot_turn,
+)
+from crm_connector.services.inbox_views import (  # noqa: E402
+    AgentView,
+    CannedReplyView,
+    ConversationView,
+    CustomerProfile,
+    MessageView,
+    PastConversation,
+    ProfileOrder,
+    ProfileRefund,
+    StoredCustomerMessage,
+)
+
+INBOX_API = [
+    "AgentView", "CannedReplyView", "ConversationView", "CustomerProfile", "InboxView",
+    "MessageView", "PastConversation", "ProfileOrder", "ProfileRefund", "StoredCustomerMessage",
+    "add_canned_reply", "add_note", "agent_reply", "authenticate_agent", "claim_conversation",
+    "conversation_history", "conversations_with_pending", "create_agent_user", "customer_profile",
+    "find_conversation", "get_agent", "get_conversation", "hand_back_to_bot", "hash_password",
+    "list_active_agents", "list_agents", "list_canned_replies", "list_conversations",
+    "mark_delivered", "open_conversation", "pending_customer_messages", "queue_for_person",
+    "rate_conversation", "resolve_conversation", "set_agent_password", "store_customer_message",
+    "store_outgoing_message", "sync_after_bot_turn", "transfer_conversation",
+]
+__all__ += INBOX_API
