@@ -203,3 +203,13 @@ def intents(train_path: Path, test_path: Path, out_path: Path, config_path: Path
               ({"text": t, "predicted": p, "confidence": f"{c:.6f}"} for t, p, c in rows))
     echo_metrics(f"Intent classification: {train_path.name} -> {test_path.name} -> {out_path}",
                  metrics)
+
+
+# Subcommands in their own modules, imported last because they use the helpers above.
+from crmbot import bench_churn, bench_clv  # noqa: E402
+from crmbot import bench_demand, bench_recs  # noqa: E402
+
+bench.add_command(bench_churn.churn)
+bench.add_command(bench_clv.clv)
+bench.add_command(bench_demand.demand)
+bench.add_command(bench_recs.recs)

@@ -10,6 +10,7 @@ import click
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
+from analytics.schema import upgrade_analytics
 from crm_connector import upgrade_schema
 from crm_connector.demo import (
     DEFAULT_CUSTOMERS,
@@ -41,6 +42,7 @@ def upgrade() -> None:
     """Apply every pending schema migration (creates the SQLite file if needed)."""
     ctx = CliContext.from_env()
     upgrade_schema(ctx.engine)
+    upgrade_analytics(ctx.engine)  # the analytics tables: own revision chain, same database
     click.echo(f"database at {ctx.engine.url.render_as_string(hide_password=True)} is up to date")
 
 

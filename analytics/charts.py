@@ -1,0 +1,113 @@
+"""Charts drawn locally with matplotlib (Agg) as inline SVG: no CDN, no JavaScript.
+
+Every function returns an ``<svg>`` element as text, ready to be placed in HTML, or a short
+"no data" note when there is nothing to draw.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import re
+import threading
+
+import pandas as pd
+
+_LOCK = threading.Lock()  # pyplot keeps global state
+_PALETTE = ["#2b6cb0", "#dd6b20", "#38a169", "#805ad5", "#d53f8c", "#718096", "#d69e2e"]
+
+
+def _svg(fig) -> str:  # type: ignore[no-untyped-def]
+    import matplotlib.pyplot as plt
+
+    buffer = io.StringIO()
+    fig.savefig(buffer, format="svg", bbox_inches="tight")
+    plt.close(fig)
+    text = buffer.getvalue()
+    text = text[text.index("<svg"):]  # drop the XML prolog and DOCTYPE
+    return re.sub(r"<metadata>.*?</metadata>", "", text, flags=re.S)
+
+
+def _figure(width: float = 7.0, height: float = 3.0):  # type: ignore[no-untyped-def]
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    plt.rcParams["svg.fonttype"] = "none"  # text stays text (searchable, small)
+    fig, ax = plt.subplots(figsize=(width, height), dpi=100)
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.grid(axis="y", alpha=0.3)
+    return fig, ax
+
+
+def no_data(what: str) -> str:
+    return f'<p class="no-data">No {html.escape(what)} yet.</p>'
+
+
+def line_chart(frame: pd.DataFrame, columns: list[str], *, title: str, ylabel: str = "",
+               percent: bool = False, scale: float = 1.0) -> str:
+    """One line per column over the frame's index (dates)."""
+    if frame is None or frame.empty or not any(c in frame for c in columns):
+        return no_data(title.lower())
+    with _LOCK:
+        fig, ax = _figure()
+        for i, column in enumerate(c for c in columns if c in frame):
+            values = frame[column].astype(float) * scale
+            ax.plot(frame.index, values, marker="o", markersize=3, label=column.replace("_", " "),
+                    color=_PALETTE[i % len(_PALETTE)])
+        if len(frame.index) == 1 and isinstance(frame.index[0], pd.Timestamp):
+            day = pd.Timedelta(days=1)  # one period: a readable axis around it
+            ax.set_xlim(frame.index[0] - day, frame.index[0] + day)
+        ax.set_title(title, loc="left", fontsize=11)
+        ax.set_ylabel(ylabel)
+        if percent:
+            ax.set_ylim(0, 1.05)
+            ax.yaxis.set_major_formatter(_percent_formatter())
+        if len(columns) > 1:
+            ax.legend(frameon=False, fontsize=8)
+        fig.autofmt_xdate()
+        return _svg(fig)
+
+
+def stacked_bars(frame: pd.DataFrame, *, title: str, ylabel: str = "") -> str:
+    """Bars per index value (dates), stacked by column (e.g. intents per day)."""
+    if frame is None or frame.empty:
+        return no_data(title.lower())
+    with _LOCK:
+        fig, ax = _figure()
+        bottom = None
+        labels = [pd.Timestamp(i).strftime("%Y-%m-%d") if not isinstance(i, str) else i
+                  for i in frame.index]
+        for i, column in enumerate(frame.columns):
+            values = frame[column].astype(float).to_numpy()
+            ax.bar(labels, values, bottom=bottom, label=str(column),
+                   color=_PALETTE[i % len(_PALETTE)])
+            bottom = values if bottom is None else bottom + values
+        ax.set_title(title, loc="left", fontsize=11)
+        ax.set_ylabel(ylabel)
+        ax.legend(frameon=False, fontsize=8, ncol=min(4, len(frame.columns)))
+        fig.autofmt_xdate()
+        return _svg(fig)
+
+
+def horizontal_bars(items: list[tuple[str, float]], *, title: str, xlabel: str = "") -> str:
+    """Labelled horizontal bars, largest at the top (top products, handoff reasons...)."""
+    if not items:
+        return no_data(title.lower())
+    with _LOCK:
+        fig, ax = _figure(height=max(1.6, 0.35 * len(items) + 0.8))
+        labels = [str(label)[:40] for label, _ in reversed(items)]
+        values = [float(v) for _, v in reversed(items)]
+        ax.barh(labels, values, color=_PALETTE[0])
+        ax.set_title(title, loc="left", fontsize=11)
+        ax.set_xlabel(xlabel)
+        ax.grid(axis="x", alpha=0.3)
+        ax.grid(axis="y", visible=False)
+        return _svg(fig)
+
+
+def _percent_formatter():  # type: ignore[no-untyped-def]
+    from matplotlib.ticker import PercentFormatter
+
+    return PercentFormatter(1.0)

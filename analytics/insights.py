@@ -1,0 +1,131 @@
+"""What the agent inbox's customer panel shows beside a conversation: the customer's segment,
+churn risk with its reasons, and product recommendations.
+
+``customer_insights(session, customer_public_id)`` is the hook the web gateway calls (it finds
+it as ``analytics.customer_insights``). It uses the persisted segment and churn models (trained
+by ``crmbot analytics refresh``) and the purchase recommender fitted on the CRM. Scoring every
+customer is done once and kept for ``CACHE_SECONDS`` (and until a newer model is written), so
+a request costs a dictionary look-up. A part whose model is missing is left out; the panel then
+shows the CRM data only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from analytics.errors import AnalyticsError
+from analytics.settings import AnalyticsSettings
+
+log = logging.getLogger(__name__)
+
+CACHE_SECONDS = 600.0
+RECOMMENDATIONS = 5
+
+
+@dataclass
+class _Scores:
+    key: tuple[str, ...]
+    built: float
+    segments: dict[str, str] = field(default_factory=dict)
+    churn: dict[str, tuple[float, list[str]]] = field(default_factory=dict)
+    recommender: Any = None
+
+
+class InsightCache:
+    """Scores of every customer, rebuilt when stale or when a model file changed."""
+
+    def __init__(self, settings: AnalyticsSettings, ttl: float = CACHE_SECONDS) -> None:
+        self.settings = settings
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._scores: _Scores | None = None
+
+    def _model_key(self) -> tuple[str, ...]:
+        directory = self.settings.artifacts_dir
+        if not directory.is_dir():
+            return ()
+        return tuple(sorted(f"{p.name}:{p.stat().st_mtime_ns}" for p in directory.glob("*.skops")))
+
+    def scores(self, session: Session) -> _Scores:
+        # Per database too: one process may serve (or test) several.
+        key = (session.get_bind().url.render_as_string(hide_password=True), *self._model_key())
+        with self._lock:
+            current = self._scores
+            if current is None or current.key != key or time.monotonic() - current.built > self.ttl:
+                current = self._build(session, key)
+                self._scores = current
+            return current
+
+    def _build(self, session: Session, key: tuple[str, ...]) -> _Scores:
+        scores = _Scores(key=key, built=time.monotonic())
+        try:
+            from analytics.rfm import customer_features, data_end
+            from analytics.segments import load_segment_model
+
+            model = load_segment_model(self.settings)
+            features = customer_features(session, data_end(session))
+            scores.segments = {str(k): str(v) for k, v in model.assign(features).items()}
+        except (ImportError, AnalyticsError) as exc:
+            log.info("customer insights without segments: %s", type(exc).__name__)
+        try:
+            from analytics.churn import churn_scores, load_churn_model
+
+            churn = load_churn_model(self.settings)
+            scores.churn = {s.customer: (round(s.probability, 3), [r.text for r in s.reasons])
+                            for s in churn_scores(session, churn, top=3)}
+        except (ImportError, AnalyticsError) as exc:
+            log.info("customer insights without churn risk: %s", type(exc).__name__)
+        try:
+            from analytics.recommend import fit_from_crm
+
+            scores.recommender = fit_from_crm(session)
+        except (ImportError, AnalyticsError) as exc:
+            log.info("customer insights without recommendations: %s", type(exc).__name__)
+        log.info("customer insights rebuilt: %s segments, %s churn scores",
+                 len(scores.segments), len(scores.churn))
+        return scores
+
+
+_default: InsightCache | None = None
+_default_lock = threading.Lock()
+
+
+def _default_cache() -> InsightCache:
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = InsightCache(AnalyticsSettings())
+        return _default
+
+
+def customer_insights(session: Session, customer_public_id: str, *,
+                      cache: InsightCache | None = None) -> dict[str, Any]:
+    """``{"segment", "churn_risk", "churn_reasons", "recommendations"}`` for one customer;
+    keys whose model is missing are left out. The default cache is built from
+    ``AnalyticsSettings()`` the first time it is needed (the web gateway passes none)."""
+    if not isinstance(customer_public_id, str) or not customer_public_id:
+        return {}
+    scores = (cache or _default_cache()).scores(session)
+    out: dict[str, Any] = {}
+    if customer_public_id in scores.segments:
+        out["segment"] = scores.segments[customer_public_id]
+    if customer_public_id in scores.churn:
+        risk, reasons = scores.churn[customer_public_id]
+        out["churn_risk"] = risk
+        out["churn_reasons"] = reasons
+    if scores.recommender is not None:
+        try:
+            recs = scores.recommender.recommend(customer_public_id, RECOMMENDATIONS)
+        except AnalyticsError:
+            recs = []
+        out["recommendations"] = [{"code": r.code, "name": r.name, "reason": r.reason}
+                                  for r in recs]
+    out["as_of"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    return out

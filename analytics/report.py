@@ -1,0 +1,250 @@
+"""One self-contained HTML report: conversation KPIs, sales, unanswered questions, customer
+models. Charts are inline SVG drawn by matplotlib (``analytics.charts``); no CDN, no script.
+
+``collect_report(session, settings, ...)`` gathers the numbers (the caller owns the
+transaction); ``render_report(data)`` turns them into HTML; every text is escaped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy.orm import Session
+
+from analytics import charts
+from analytics.errors import AnalyticsError, InvalidInputData
+from analytics.gaps import GapSuggestion, find_gaps
+from analytics.kpis import ConversationKpis, conversation_kpis, intent_trend, kpis_over_time
+from analytics.sales import SalesSummary, revenue_over_time, sales_summary
+from analytics.settings import AnalyticsSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ReportData:
+    generated_at: dt.datetime
+    since: dt.datetime | None
+    until: dt.datetime | None
+    kpis: ConversationKpis
+    kpi_trend: pd.DataFrame
+    intents: pd.DataFrame
+    sales: SalesSummary
+    revenue: pd.DataFrame
+    gaps: list[GapSuggestion] | None
+    sections: list[tuple[str, str]] = field(default_factory=list)  # (title, trusted HTML)
+    notes: list[str] = field(default_factory=list)
+
+
+def collect_report(session: Session, settings: AnalyticsSettings, *,
+                   since: dt.datetime | None = None, until: dt.datetime | None = None,
+                   embedder: Any = None, freq: str = "day") -> ReportData:
+    """The report's numbers; unanswered questions only when an ``embedder`` is given."""
+    notes = []
+    gaps = None
+    if embedder is not None:
+        gaps = find_gaps(session, settings, embedder, since=since, until=until)
+    else:
+        notes.append("Unanswered questions were not mined (no embedding model given).")
+    data = ReportData(
+        generated_at=dt.datetime.now(dt.UTC), since=since, until=until,
+        kpis=conversation_kpis(session, since=since, until=until),
+        kpi_trend=kpis_over_time(session, freq=freq, since=since, until=until),
+        intents=intent_trend(session, freq=freq, since=since, until=until),
+        sales=sales_summary(session, since=since, until=until),
+        revenue=revenue_over_time(session, freq="week", since=since, until=until),
+        gaps=gaps, notes=notes,
+    )
+    data.sections.extend(customer_model_sections(session, settings, notes))
+    return data
+
+
+def customer_model_sections(session: Session, settings: AnalyticsSettings,
+                            notes: list[str]) -> list[tuple[str, str]]:
+    """Segments and churn risk from the persisted models, when they have been trained."""
+    sections = []
+    try:
+        from analytics.segments import load_segment_model
+
+        model = load_segment_model(settings)
+        rows = [(p.name, p.size, f"{p.share:.0%}", f"{p.mean_recency_days:.0f}",
+                 f"{p.mean_frequency:.1f}", f"{p.mean_monetary:,.2f}") for p in model.profiles]
+        sections.append(("Customer segments", charts.horizontal_bars(
+            [(p.name, p.size) for p in model.profiles], title="Customers per segment")
+            + _table(["segment", "customers", "share", "recency (days)", "orders",
+                      "spend"], rows)))
+    except (ImportError, AnalyticsError) as exc:
+        notes.append(f"Segments: {exc}")
+    try:
+        from analytics.churn import churn_scores, load_churn_model
+
+        churn = load_churn_model(settings)
+        scores = churn_scores(session, churn, top=3)[:20]
+        rows = [(s.customer, f"{s.probability:.0%}", "; ".join(r.text for r in s.reasons))
+                for s in scores]
+        sections.append(("Churn risk (top 20)",
+                         _table(["customer", "risk", "top reasons"], rows)))
+    except (ImportError, AnalyticsError) as exc:
+        notes.append(f"Churn: {exc}")
+    return sections
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    return str(value)
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.1f} s" if value < 120 else f"{value / 60:.1f} min"
+
+
+def money(cents: int | None, currency: str | None) -> str:
+    if cents is None:
+        return "n/a"
+    return f"{cents / 100:,.2f} {currency or ''}".strip()
+
+
+def _table(header: list[str], rows: list[tuple[Any, ...]]) -> str:
+    if not rows:
+        return charts.no_data("rows")
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
+                   for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def kpi_cards(kpis: ConversationKpis) -> str:
+    cards = [
+        ("Conversations", f"{kpis.conversations:,}"),
+        ("Containment", _pct(kpis.containment_rate)),
+        ("Handoff rate", _pct(kpis.handoff_rate)),
+        ("Fallback rate", _pct(kpis.fallback_rate)),
+        ("FAQ answer rate", _pct(kpis.faq_answer_rate)),
+        ("First response (median)", _seconds(kpis.median_first_response_seconds)),
+        ("Resolution (median)", _seconds(kpis.median_resolution_seconds)),
+        ("Agent first reply (median)", _seconds(kpis.median_agent_first_response_seconds)),
+    ]
+    return _cards(cards)
+
+
+def sales_cards(sales: SalesSummary) -> str:
+    best = (f"{sales.best_day} ({money(sales.best_day_revenue_cents, sales.currency)})"
+            if sales.best_day else "n/a")
+    return _cards([("Revenue", money(sales.revenue_cents, sales.currency)),
+                   ("Orders", f"{sales.orders:,}"),
+                   ("Average order", money(sales.average_order_cents, sales.currency)),
+                   ("Best day", best)])
+
+
+def _cards(cards: list[tuple[str, str]]) -> str:
+    return '<div class="cards">' + "".join(
+        f'<div class="card"><div class="label">{html.escape(k)}</div>'
+        f'<div class="value">{html.escape(v)}</div></div>' for k, v in cards) + "</div>"
+
+
+def conversation_section(k: ConversationKpis, trend: pd.DataFrame, intents: pd.DataFrame) -> str:
+    reasons = sorted(k.handoff_reasons.items(), key=lambda kv: -kv[1])
+    ratings = [(s.key, f"{s.mean:.2f}", s.count) for s in k.rating_by_intent]
+    agents = [(s.key, f"{s.mean:.2f}", s.count) for s in k.rating_by_agent]
+    return "".join([
+        kpi_cards(k),
+        charts.line_chart(trend, ["containment_rate", "handoff_rate", "fallback_rate"],
+                          title="Containment, handoff and fallback rate", percent=True),
+        charts.stacked_bars(intents, title="Customer messages by intent"),
+        charts.horizontal_bars([(i, n) for i, n in k.top_intents], title="Top intents"),
+        charts.horizontal_bars([(r, n) for r, n in reasons], title="Handoff reasons"),
+        "<h3>Rating by intent</h3>", _table(["intent", "mean rating", "ratings"], ratings),
+        "<h3>Rating by agent</h3>", _table(["agent", "mean rating", "ratings"], agents),
+    ])
+
+
+def sales_section(s: SalesSummary, revenue: pd.DataFrame) -> str:
+    revenue = revenue.copy()
+    if not revenue.empty:
+        revenue["revenue"] = revenue["revenue_cents"].astype(float) / 100
+    return "".join([
+        sales_cards(s),
+        charts.line_chart(revenue, ["revenue"], title=f"Revenue per week ({s.currency or ''})"),
+        charts.horizontal_bars([(f"{p.sku} {p.name}", p.revenue_cents / 100)
+                                for p in s.top_products], title="Top products by revenue"),
+        "<h3>Top customers</h3>",
+        _table(["customer", "name", "orders", "revenue"],
+               [(c.public_id, c.name, c.orders, money(c.revenue_cents, s.currency))
+                for c in s.top_customers]),
+    ])
+
+
+def gaps_section(gaps: list[GapSuggestion] | None) -> str:
+    if gaps is None:
+        return charts.no_data("mined questions")
+    rows = [(g.kind.upper(), g.title, g.count, " | ".join(g.examples[1:4]))
+            for g in gaps]
+    return _table(["suggest", "representative message", "messages", "more examples"], rows)
+
+
+STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;
+max-width:1100px;color:#1a202c;padding:0 1rem}
+h1{font-size:1.6rem}h2{border-bottom:2px solid #e2e8f0;padding-bottom:.3rem;margin-top:2.5rem}
+.cards{display:flex;flex-wrap:wrap;gap:.8rem;margin:1rem 0}
+.card{border:1px solid #e2e8f0;border-radius:8px;padding:.7rem 1rem;min-width:150px}
+.card .label{font-size:.8rem;color:#4a5568}.card .value{font-size:1.3rem;font-weight:600}
+table{border-collapse:collapse;margin:.5rem 0 1.5rem;width:100%;font-size:.9rem}
+th,td{border-bottom:1px solid #e2e8f0;padding:.35rem .5rem;text-align:left;vertical-align:top}
+svg{max-width:100%;height:auto;display:block;margin:1rem 0}
+.no-data,.note{color:#718096;font-style:italic}
+"""
+
+
+def render_report(data: ReportData) -> str:
+    period = "all time"
+    if data.since or data.until:
+        period = (f"{data.since.date() if data.since else '...'} to "
+                  f"{data.until.date() if data.until else 'now'}")
+    parts = [
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
+        f"<title>Customer service analytics, {html.escape(period)}</title>",
+        f"<style>{STYLE}</style></head><body>",
+        "<h1>Customer service analytics</h1>",
+        f"<p>Period: {html.escape(period)}. Generated "
+        f"{html.escape(data.generated_at.strftime('%Y-%m-%d %H:%M UTC'))}.</p>",
+        "<h2>Conversations</h2>", conversation_section(data.kpis, data.kpi_trend, data.intents),
+        "<h2>Unanswered questions: suggested FAQs and intents</h2>", gaps_section(data.gaps),
+        "<h2>Sales</h2>", sales_section(data.sales, data.revenue),
+    ]
+    for title, body in data.sections:
+        parts += [f"<h2>{html.escape(title)}</h2>", body]
+    if data.notes:
+        parts.append("<h2>Notes</h2><ul>" + "".join(
+            f"<li class='note'>{html.escape(n)}</li>" for n in data.notes) + "</ul>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write_report(path: Path, document: str) -> Path:
+    """Write the HTML atomically (a temporary file, then a rename)."""
+    if path.exists() and path.is_dir():
+        raise InvalidInputData(f"{path} is a folder; give a file name such as report.html")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(document, encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:
+        raise InvalidInputData(f"cannot write the report to {path}: {exc.strerror}") from exc
+    log.info("report written: %s bytes", len(document))
+    return path

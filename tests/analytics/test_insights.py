@@ -1,0 +1,49 @@
+"""The agent inbox's customer panel: segment, churn risk with reasons, recommendations."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+
+from analytics import AnalyticsSettings
+from analytics.insights import InsightCache, customer_insights
+from analytics.refresh import refresh
+from analytics.segments import load_segment_model
+from crm_connector import CrmSettings, create_db_engine, create_session_factory, read_transaction
+from crm_connector import upgrade_schema
+from crm_connector.demo import DemoConfig, seed_demo_data
+from crm_connector.models import Customer, SalesOrder
+
+
+def test_panel_shows_what_the_trained_models_say(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    crm = CrmSettings(database_url=f"sqlite:///{tmp_path / 'crm.sqlite'}")
+    engine = create_db_engine(crm)
+    upgrade_schema(engine)
+    sessions = create_session_factory(engine)
+    with sessions.begin() as session:
+        seed_demo_data(session, DemoConfig(as_of=dt.date(2026, 11, 22), customers=120,
+                                           products=60, orders=800))
+    settings = AnalyticsSettings(artifacts_dir=tmp_path / "models", redaction_key="k")
+    cache = InsightCache(settings)
+    with read_transaction(sessions) as session:
+        buyer = session.scalar(select(Customer.public_id).join(SalesOrder)
+                               .order_by(Customer.public_id).limit(1))
+        before = customer_insights(session, buyer, cache=cache)
+    # No models yet: recommendations only (fitted on the CRM), no segment or churn risk.
+    assert "segment" not in before and "churn_risk" not in before
+    assert len(before["recommendations"]) == 5
+
+    result = refresh(crm, settings, only=["segments", "churn"])
+    assert [s.status for s in result.steps] == ["done", "done"], result.steps
+    with read_transaction(sessions) as session:
+        after = customer_insights(session, buyer, cache=cache)  # a new model file: rebuilt
+        nobody = customer_insights(session, "C9999999", cache=cache)
+        empty = customer_insights(session, "", cache=cache)
+    assert after["segment"] in set(load_segment_model(settings).names)
+    assert 0.0 <= after["churn_risk"] <= 1.0
+    assert isinstance(after["churn_reasons"], list)
+    assert all({"code", "name", "reason"} <= set(r) for r in after["recommendations"])
+    assert "segment" not in nobody and "churn_risk" not in nobody  # unknown: best sellers only
+    assert nobody["recommendations"] and empty == {}
+    engine.dispose()

@@ -1,0 +1,89 @@
+"""The HTML report: one self-contained file with charts; and the ``crmbot analytics`` commands."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+from click.testing import CliRunner
+
+from analytics import AnalyticsSettings
+from analytics.errors import InvalidInputData
+from analytics.gaps import load_embedder
+from analytics.pipeline import run_pipeline
+from analytics.report import collect_report, render_report, write_report
+from analytics.schema import upgrade_analytics
+from crm_connector import create_db_engine, create_session_factory, read_transaction
+from crm_connector import write_transaction
+from crmbot.cli import main
+from tests.analytics.tracker_rows import Tracker
+from tests.crm_connector.factories import make_customer, make_order
+
+SCRIPT = "<script>alert('x')</script> gift card?"
+
+
+@pytest.fixture
+def filled(sqlite_settings, tmp_path):  # type: ignore[no-untyped-def]
+    engine = create_db_engine(sqlite_settings)
+    upgrade_analytics(engine)
+    Tracker(engine, "r1").faq("delivery time?", "How long does delivery take?")
+    for sender in ("r2", "r3"):
+        (Tracker(engine, sender).user(SCRIPT, "nlu_fallback", 0.2)
+         .action("action_default_fallback").bot("Could you rephrase?"))
+    sessions = create_session_factory(engine)
+    with write_transaction(sessions) as session:
+        anna = make_customer(session, "C0000001")
+        make_order(session, anna, "10000001",
+                   placed_at=dt.datetime(2026, 11, 2, 9, tzinfo=dt.UTC))
+    settings = AnalyticsSettings(artifacts_dir=tmp_path / "models", redaction_key="k")
+    with write_transaction(sessions) as session:
+        run_pipeline(session, settings)
+    yield sqlite_settings, sessions, settings
+    engine.dispose()
+
+
+def test_report_is_one_self_contained_file_with_charts(filled, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    _, sessions, settings = filled
+    with read_transaction(sessions) as session:
+        data = collect_report(session, settings, embedder=load_embedder())
+    document = render_report(data)
+    path = write_report(tmp_path / "out" / "report.html", document)
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("<!doctype html>") and text.rstrip().endswith("</html>")
+    assert text.count("<svg") >= 4  # rates, intents, top intents, revenue...
+    # Nothing is fetched from elsewhere: no external scripts, styles, images or fonts.
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", text)
+    assert "<script" not in text.replace("&lt;script", "")
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; gift card?" in text  # a gap, escaped
+    assert "Conversations" in text and "33.3%" in text  # 1 of 3 contained
+    assert "100.00 EUR" in text  # the one order's revenue
+    assert "Segments:" in text  # no model trained yet: said so, not a failure
+
+
+def test_unwritable_destination(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "a-folder").mkdir()
+    with pytest.raises(InvalidInputData, match="folder"):
+        write_report(tmp_path / "a-folder", "<html></html>")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(InvalidInputData, match="cannot write"):
+        write_report(tmp_path / "file" / "report.html", "<html></html>")
+
+
+def test_cli_refresh_then_report(filled, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    crm, _, _ = filled
+    monkeypatch.setenv("CRM_DATABASE_URL", crm.database_url)
+    monkeypatch.setenv("ANALYTICS_ARTIFACTS_DIR", str(tmp_path / "cli-models"))
+    monkeypatch.setenv("ANALYTICS_REDACTION_KEY", "k")
+    runner = CliRunner()
+    refreshed = runner.invoke(main, ["analytics", "refresh", "--only", "conversations",
+                                     "--no-progress"])
+    assert refreshed.exit_code == 0, refreshed.output
+    assert "conversations" in refreshed.output and "done" in refreshed.output
+    assert "events_read 0" in refreshed.output  # the fixture's run loaded everything already
+    out = tmp_path / "r.html"
+    reported = runner.invoke(main, ["analytics", "report", "--out", str(out), "--no-gaps"])
+    assert reported.exit_code == 0, reported.output
+    assert "3 conversations" in reported.output and out.read_text().count("<svg") >= 3
+    bad = runner.invoke(main, ["analytics", "refresh", "--scheduler", "localhost:1"])
+    assert bad.exit_code != 0 and "tcp://HOST:PORT" in bad.output
