@@ -8,13 +8,13 @@ PY        := $(VENV)/bin/python
 CRMBOT    := $(VENV)/bin/crmbot
 PYTEST_ARGS ?=
 
-.PHONY: help setup setup-platform setup-rasa db run test lock-platform lock-rasa clean
+.PHONY: help setup setup-platform setup-rasa setup-browser db run test lock-platform lock-rasa clean
 
 help:
 	@echo "make run    set up everything, migrate and seed the SQLite default, start the platform"
 	@echo "make test   set up everything, run the whole test suite"
 
-setup: setup-platform setup-rasa
+setup: setup-platform setup-rasa setup-browser
 
 # Platform environment (.venv): rebuilt only when requirements/platform.lock changes.
 setup-platform:
@@ -24,6 +24,13 @@ setup-platform:
 $(CRMBOT): pyproject.toml $(VENV)/.lock-sha256
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation --config-settings editable_mode=compat -e .
 	@touch $(CRMBOT)
+
+# Headless Chromium for the browser tests (Debian's package; Playwright drives it, never
+# `playwright install`). Silent when it is already there.
+setup-browser:
+	@command -v chromium >/dev/null || (echo ">> installing chromium (Debian package)" && \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	  --no-install-recommends chromium fonts-liberation >/dev/null)
 
 # Rasa environment (.venv-rasa): Rasa 3.6.21 from a fully pinned lock (see its header).
 setup-rasa:
@@ -36,6 +43,7 @@ db: setup-platform
 run: setup db
 	@$(CRMBOT) status
 	$(CRMBOT) knowledge index
+	$(CRMBOT) users demo
 	$(CRMBOT) up
 
 test: setup

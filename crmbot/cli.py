@@ -35,7 +35,7 @@ def main(verbose: bool) -> None:
 
 
 def _register() -> None:
-    from crmbot import cmd_bench, cmd_db, cmd_import, cmd_knowledge, cmd_run, cmd_status
+    from crmbot import cmd_bench, cmd_db, cmd_import, cmd_knowledge, cmd_run, cmd_status, cmd_users
 
     main.add_command(cmd_db.db)
     main.add_command(cmd_import.import_group)
@@ -45,6 +45,11 @@ def _register() -> None:
     main.add_command(cmd_run.train_command)
     main.add_command(cmd_run.up)
     main.add_command(cmd_run.chat)
+    main.add_command(cmd_users.users)
+
+    from crmbot import cmd_analytics
+
+    main.add_command(cmd_analytics.analytics)
 
 
 _register()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import secrets
 import shlex
 import sys
 import urllib.error
@@ -12,6 +14,8 @@ import uuid
 import click
 from honcho.manager import Manager
 
+from crm_connector import CrmSettings
+from crmbot.cmd_users import demo_logins_path, write_private
 from crmbot.context import CliContext
 from crmbot.runtime import (
     RuntimeProblem,
@@ -40,7 +44,8 @@ def train_command(force: bool) -> None:
 @click.command()
 @click.option("--no-train", is_flag=True, help="Fail instead of training when the model is stale.")
 def up(no_train: bool) -> None:
-    """Start the Rasa server and the action server, wait until both are healthy, stream logs.
+    """Start the Rasa server, the action server and the web gateway (shop, chat widget, agent
+    inbox), wait until all are healthy, stream logs.
 
     Ctrl-C stops everything cleanly.
     """
@@ -62,17 +67,57 @@ def up(no_train: bool) -> None:
                         env=process_env(platform, ctx.crm, rasa=False), cwd=root)
     manager.add_process("rasa", shlex.join(rasa_server_command(platform, model)),
                         env=process_env(platform, ctx.crm, rasa=True), cwd=root)
+    web_url = f"http://{platform.host}:{platform.web_port}"
+    manager.add_process("web", shlex.join([sys.executable, "-m", "web"]),
+                        env=web_env(platform, ctx.crm), cwd=root)
     ready = (f"assistant ready: REST channel {platform.rasa_url}/webhooks/rest/webhook; "
-             f"talk to it with `.venv/bin/crmbot chat`; Ctrl-C stops everything")
+             f"talk to it with `.venv/bin/crmbot chat`. Shop with the chat widget: {web_url}/ ; "
+             f"agent inbox: {web_url}/inbox ({demo_login_hint(platform)}); Ctrl-C stops everything")
     watch = [sys.executable, "-m", "crmbot.watch",
              "--check", f"actions=http://{platform.host}:{platform.action_port}/health",
              "--check", f"rasa={platform.rasa_url}/status",
+             "--check", f"web={web_url}/healthz",
              "--timeout", str(platform.startup_timeout_seconds),
              "--ready-message", ready]
     manager.add_process("watch", shlex.join(watch), env=process_env(platform, ctx.crm, rasa=False),
                         cwd=root)
     manager.loop()
     sys.exit(manager.returncode)
+
+
+def web_session_secret(platform: PlatformSettings) -> str:
+    """``WEB_SESSION_SECRET`` when set; else one generated once into var/web-session-secret (0600)."""
+    if os.environ.get("WEB_SESSION_SECRET"):
+        return os.environ["WEB_SESSION_SECRET"]
+    path = platform.project_root / "var" / "web-session-secret"
+    if path.is_file() and len(path.read_text(encoding="utf-8").strip()) >= 32:
+        return path.read_text(encoding="utf-8").strip()
+    secret = secrets.token_urlsafe(48)
+    write_private(path, secret + "\n")
+    return secret
+
+
+def web_env(platform: PlatformSettings, crm: CrmSettings) -> dict[str, str]:
+    """The web gateway's environment: wired to this Rasa server and database."""
+    env = process_env(platform, crm, rasa=False)
+    env.setdefault("WEB_HOST", platform.host)
+    env["WEB_PORT"] = str(platform.web_port)
+    env["WEB_RASA_URL"] = platform.rasa_url
+    env["WEB_SESSION_SECRET"] = web_session_secret(platform)
+    return env
+
+
+def demo_login_hint(platform: PlatformSettings) -> str:
+    try:
+        logins = json.loads(demo_logins_path(platform).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "add a login with `crmbot users add NAME --role agent`"
+    # Only the user names: this text travels on a command line; the passwords stay in the file
+    # (``crmbot users demo`` prints them).
+    names = ", ".join(sorted(logins))
+    path = demo_logins_path(platform)
+    return f"demo logins {names}, passwords in {path}" if names else \
+        "add a login with `crmbot users add NAME --role agent`"
 
 
 def _send(url: str, sender: str, text: str, metadata: dict[str, object] | None) -> list[dict[str, object]]:

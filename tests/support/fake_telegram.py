@@ -1,0 +1,127 @@
+"""A fake Telegram Bot API on loopback (aiohttp), for the Telegram channel tests.
+
+It answers ``POST /bot<token>/<method>`` like the real API: ``{"ok": true, "result": ...}``,
+401 for a wrong token. Every call is recorded in ``attempts``; the ones it answered with
+success in ``calls`` (``sent_messages`` filters ``sendMessage``). ``fail_next(n, status)`` makes
+the next ``n`` calls fail with 429 (with ``retry_after``) or a 5xx, before anything is "sent".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+
+@dataclass
+class Call:
+    method: str
+    params: dict[str, Any]
+    status: int
+
+
+@dataclass
+class FakeTelegram:
+    token: str = "123456:TEST-token"
+    attempts: list[Call] = field(default_factory=list)
+    calls: list[Call] = field(default_factory=list)
+    _failures: list[tuple[int, int | None]] = field(default_factory=list)
+    _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+    url: str = ""
+    _runner: web.AppRunner | None = None
+
+    def fail_next(self, count: int, status: int = 429, retry_after: int | None = 0) -> None:
+        self._failures.extend([(status, retry_after)] * count)
+
+    @property
+    def sent_messages(self) -> list[dict[str, Any]]:
+        return [c.params for c in self.calls if c.method == "sendMessage"]
+
+    def texts_to(self, chat_id: int) -> list[str]:
+        return [m["text"] for m in self.sent_messages if str(m["chat_id"]) == str(chat_id)]
+
+    async def wait_for_messages(self, chat_id: int, count: int, timeout: float = 30.0) -> list[str]:
+        """Wait until ``chat_id`` got at least ``count`` messages; return their texts."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while len(self.texts_to(chat_id)) < count:
+            if loop.time() > deadline:
+                raise AssertionError(
+                    f"chat {chat_id} got {self.texts_to(chat_id)}, expected {count} messages"
+                )
+            await asyncio.sleep(0.05)
+        return self.texts_to(chat_id)
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        try:
+            params = await request.json()
+        except ValueError:
+            params = {}
+        if request.match_info["token"] != self.token:
+            self.attempts.append(Call(method, params, 401))
+            return web.json_response(
+                {"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401
+            )
+        if self._failures:
+            status, retry_after = self._failures.pop(0)
+            self.attempts.append(Call(method, params, status))
+            body: dict[str, Any] = {
+                "ok": False,
+                "error_code": status,
+                "description": "Too Many Requests" if status == 429 else "Internal Server Error",
+            }
+            if status == 429 and retry_after is not None:
+                body["parameters"] = {"retry_after": retry_after}
+                body["description"] += f": retry after {retry_after}"
+            return web.json_response(body, status=status)
+        if method == "sendMessage" and (not params.get("chat_id") or not params.get("text")):
+            self.attempts.append(Call(method, params, 400))
+            return web.json_response(
+                {
+                    "ok": False,
+                    "error_code": 400,
+                    "description": "Bad Request: message text is empty",
+                },
+                status=400,
+            )
+        self.attempts.append(Call(method, params, 200))
+        self.calls.append(Call(method, params, 200))
+        result: Any = True
+        if method == "sendMessage":
+            result = {
+                "message_id": next(self._ids),
+                "chat": {"id": params["chat_id"], "type": "private"},
+                "date": 0,
+                "text": params["text"],
+            }
+        return web.json_response({"ok": True, "result": result})
+
+    async def start(self) -> str:
+        app = web.Application()
+        app.router.add_post("/bot{token}/{method}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        host, port = self._runner.addresses[0][:2]
+        self.url = f"http://{host}:{port}"
+        return self.url
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
+async def running_fake_telegram() -> AsyncIterator[FakeTelegram]:
+    """Body of a pytest fixture: ``fake = pytest.fixture(running_fake_telegram)``."""
+    fake = FakeTelegram()
+    await fake.start()
+    try:
+        yield fake
+    finally:
+        await fake.close()

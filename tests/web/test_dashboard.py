@@ -1,0 +1,166 @@
+"""Manager dashboard: pages and JSON need the manager (or admin) role; they render the KPIs,
+sales and unanswered questions with server-side SVG charts; a headless Chromium screenshot of
+the conversation page is saved under var/screenshots/."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from analytics import AnalyticsSettings
+from analytics.pipeline import run_pipeline
+from analytics.schema import upgrade_analytics
+from crm_connector import CrmSettings, create_db_engine, create_session_factory, write_transaction
+from tests.analytics.tracker_rows import Tracker
+from tests.conftest import skip_or_fail
+from tests.crm_connector.factories import make_customer, make_order
+from tests.support.rasa_server import free_port
+from tests.web.conftest import PASSWORD, login, make_web_settings
+from web import init_app
+
+REPO = Path(__file__).resolve().parents[2]
+SCREENSHOTS = REPO / "var" / "screenshots"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+def _fill(crm: CrmSettings) -> None:
+    """Three conversations in Rasa's tracker table and two orders, loaded by the pipeline."""
+    engine = create_db_engine(crm)
+    upgrade_analytics(engine)
+    start = (dt.datetime.now(dt.UTC) - dt.timedelta(days=2)).timestamp()
+    Tracker(engine, "d1", start).faq("delivery time?", "How long does delivery take?")
+    (Tracker(engine, "d2", start + 3600).user("gift cards for my boss?", "nlu_fallback", 0.2)
+     .action("action_default_fallback").bot("Could you rephrase?"))
+    (Tracker(engine, "d3", start + 7200).user("gift card please?", "nlu_fallback", 0.25)
+     .action("action_default_fallback").bot("Could you rephrase?")
+     .user("a person please", "human_handoff").action("action_handoff").bot("OK").pause())
+    sessions = create_session_factory(engine)
+    with write_transaction(sessions) as session:
+        anna = make_customer(session, "C0000001")
+        now = dt.datetime.now(dt.UTC)
+        make_order(session, anna, "10000001", placed_at=now - dt.timedelta(days=3))
+        make_order(session, anna, "10000002", placed_at=now - dt.timedelta(days=1),
+                   lines=[("LAMP", 1, 4500)])
+    with write_transaction(sessions) as session:
+        run_pipeline(session, AnalyticsSettings(redaction_key="k"))
+    engine.dispose()
+
+
+@pytest.fixture
+def models_dir(tmp_path, monkeypatch) -> Path:  # type: ignore[no-untyped-def]
+    """No trained customer models: the pages say so instead of failing."""
+    monkeypatch.setenv("ANALYTICS_ARTIFACTS_DIR", str(tmp_path / "models"))
+    return tmp_path / "models"
+
+
+async def test_pages_and_api_need_the_manager_role(client, agent_client, web_crm, models_dir) -> None:  # type: ignore[no-untyped-def]
+    _fill(web_crm)
+    anonymous = await client.get("/dashboard", allow_redirects=False)
+    assert anonymous.status == 302 and anonymous.headers["Location"] == "/login"
+    assert (await client.get("/api/analytics/kpis")).status == 401
+    agent, _ = await agent_client("agent")
+    assert (await agent.get("/dashboard")).status == 403
+    assert (await agent.get("/api/analytics/sales")).status == 403
+    for role in ("manager", "admin"):
+        browser, _ = await agent_client(role)
+        page = await browser.get("/dashboard?days=30&freq=day")
+        assert page.status == 200
+        text = await page.text()
+        assert text.count("<svg") >= 3 and "Containment" in text
+        assert "33.3%" in text  # 1 of 3 conversations contained (the FAQ answer)
+    manager, _ = await agent_client("manager")
+    kpis = await (await manager.get("/api/analytics/kpis?days=7")).json()
+    assert kpis["conversations"] == 3 and kpis["handed_off"] == 1
+    assert kpis["containment_rate"] == pytest.approx(1 / 3)
+    sales = await (await manager.get("/api/analytics/sales?days=7")).json()
+    assert sales["orders"] == 2 and sales["revenue_cents"] == 10000 + 4500
+    sales_page = await (await manager.get("/dashboard/sales")).text()
+    assert "<svg" in sales_page and "145.00 EUR" in sales_page
+    customers_page = await manager.get("/dashboard/customers")
+    assert customers_page.status == 200
+    assert "crmbot analytics refresh" in await customers_page.text()  # no models trained yet
+
+
+async def test_bad_period_is_a_clear_400(client, agent_client, models_dir) -> None:  # type: ignore[no-untyped-def]
+    manager, _ = await agent_client("manager")
+    for query in ("days=abc", "days=0", "days=99999", "freq=hourly", "days=1e9"):
+        response = await manager.get(f"/api/analytics/kpis?{query}")
+        assert response.status == 400, query
+        assert (await response.json())["error"] == "bad_request"
+
+
+async def test_unanswered_questions_page(client, agent_client, web_crm, models_dir) -> None:  # type: ignore[no-untyped-def]
+    _fill(web_crm)
+    manager, _ = await agent_client("manager")
+    page = await manager.get("/dashboard/gaps?days=30")
+    text = await page.text()
+    assert page.status == 200
+    assert "FAQ" in text and "gift card" in text  # the two gift-card questions, one cluster
+
+
+@pytest.fixture
+def live_dashboard(web_crm, models_dir) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """The real app on a loopback port, served from a thread (Playwright's sync API needs the
+    test's own thread free of an event loop)."""
+    _fill(web_crm)
+    port = free_port()
+    loop = asyncio.new_event_loop()
+    app = init_app(make_web_settings(), web_crm)
+    runner = web.AppRunner(app)
+    ready = threading.Event()
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(runner.setup())
+        loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
+        ready.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    assert ready.wait(60)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(60)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+
+
+def test_dashboard_screenshot(live_dashboard: str) -> None:
+    if not CHROMIUM.is_file():
+        skip_or_fail(f"{CHROMIUM} not found: install it with `make setup` (Debian package chromium)")
+    from playwright.sync_api import sync_playwright
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    target = SCREENSHOTS / "dashboard.png"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
+                                             headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(f"{live_dashboard}/dashboard")
+            assert page.url.endswith("/login")  # a page, so a redirect to the login form
+            page.fill("#username", "manager")
+            page.fill("#password", PASSWORD)
+            page.click("button[type=submit]")
+            page.goto(f"{live_dashboard}/dashboard?days=30")
+            page.wait_for_selector("svg")
+            assert page.locator("svg").count() >= 3
+            assert "Conversation KPIs" in page.inner_text("h1")
+            assert page.locator("nav a.current").inner_text() == "Conversations"
+            page.screenshot(path=str(target), full_page=True)
+            assert errors == []
+        finally:
+            browser.close()
+    assert target.stat().st_size > 10_000

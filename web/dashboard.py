@@ -1,0 +1,208 @@
+"""Manager pages (role manager or admin): conversation KPIs over time, the sales dashboard,
+customer segments and churn risk, demand, unanswered-question suggestions; JSON under
+``/api/analytics/``. Charts are SVG drawn on the server by matplotlib (``analytics.charts``):
+no CDN, no script. Every number comes from ``analytics``; the views only pick the period.
+
+``setup_dashboard(app)`` adds the routes (called from ``web.app.init_app``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from typing import Any
+
+import aiohttp_jinja2
+from aiohttp import web
+from markupsafe import Markup
+
+from analytics import AnalyticsSettings
+from analytics.charts import line_chart, no_data
+from analytics.gaps import find_gaps, load_embedder
+from analytics.kpis import conversation_kpis, intent_trend, kpis_over_time
+from analytics.report import (
+    conversation_section,
+    customer_model_sections,
+    gaps_section,
+    sales_section,
+)
+from analytics.sales import revenue_over_time, sales_summary
+from crm_connector import AgentRole
+from web.auth import current_agent, require_role
+from web.errors import BadRequest
+from web.state import SESSIONS, in_transaction
+
+log = logging.getLogger(__name__)
+
+ANALYTICS_SETTINGS = web.AppKey("analytics_settings", AnalyticsSettings)
+EMBEDDER: web.AppKey[list[Any]] = web.AppKey("analytics_embedder")
+MAX_DAYS = 3650
+PAGES = [("conversations", "/dashboard", "Conversations"),
+         ("sales", "/dashboard/sales", "Sales"),
+         ("customers", "/dashboard/customers", "Customers"),
+         ("gaps", "/dashboard/gaps", "Unanswered questions")]
+
+
+def _period(request: web.Request) -> tuple[int, dt.datetime, str]:
+    raw_days = request.query.get("days", "30")
+    freq = request.query.get("freq", "day")
+    try:
+        days = int(raw_days)
+    except ValueError:
+        raise BadRequest("days must be a whole number.") from None
+    if not 1 <= days <= MAX_DAYS:
+        raise BadRequest(f"days must be from 1 to {MAX_DAYS}.")
+    if freq not in ("day", "week"):
+        raise BadRequest("freq must be day or week.")
+    return days, dt.datetime.now(dt.UTC) - dt.timedelta(days=days), freq
+
+
+async def _render(request: web.Request, page: str, title: str, body: str, days: int,
+                  freq: str) -> web.Response:
+    agent = await current_agent(request)
+    return aiohttp_jinja2.render_template("dashboard.html", request, {
+        "pages": PAGES, "page": page, "title": title, "body": Markup(body),  # noqa: S704 - built from escaped parts
+        "days": days, "freq": freq, "agent": agent,
+    })
+
+
+@require_role(AgentRole.MANAGER, page=True)
+async def conversations_page(request: web.Request) -> web.Response:
+    days, since, freq = _period(request)
+
+    def build(session):  # type: ignore[no-untyped-def]
+        return conversation_section(conversation_kpis(session, since=since),
+                                    kpis_over_time(session, freq=freq, since=since),
+                                    intent_trend(session, freq=freq, since=since))
+
+    body = await in_transaction(request.app[SESSIONS], build)
+    return await _render(request, "conversations", "Conversation KPIs", body, days, freq)
+
+
+@require_role(AgentRole.MANAGER, page=True)
+async def sales_page(request: web.Request) -> web.Response:
+    days, since, freq = _period(request)
+
+    def build(session):  # type: ignore[no-untyped-def]
+        return sales_section(sales_summary(session, since=since),
+                             revenue_over_time(session, freq="week" if freq == "week" else "day",
+                                               since=since))
+
+    body = await in_transaction(request.app[SESSIONS], build)
+    return await _render(request, "sales", "Sales", body, days, freq)
+
+
+@require_role(AgentRole.MANAGER, page=True)
+async def customers_page(request: web.Request) -> web.Response:
+    days, _, freq = _period(request)
+    settings = request.app[ANALYTICS_SETTINGS]
+
+    def build(session):  # type: ignore[no-untyped-def]
+        notes: list[str] = []
+        sections = customer_model_sections(session, settings, notes)
+        sections.append(("Demand forecast", demand_section(session, settings, notes)))
+        html = "".join(f"<h2>{Markup.escape(title)}</h2>{body}" for title, body in sections)
+        if notes:
+            html += "<h2>Notes</h2><ul>" + "".join(
+                f"<li class='note'>{Markup.escape(n)}</li>" for n in notes) + "</ul>"
+        return html
+
+    body = await in_transaction(request.app[SESSIONS], build)
+    return await _render(request, "customers", "Customers: segments, churn risk, demand", body,
+                         days, freq)
+
+
+def demand_section(session: Any, settings: AnalyticsSettings, notes: list[str]) -> str:
+    """Units per week of the best-selling products, with the demand model's forecast when the
+    demand module offers one for the CRM (``analytics.demand.crm_forecast``)."""
+    try:
+        from analytics import demand
+        from analytics.transactions import sales_lines, transactions_from_crm
+
+        forecaster = getattr(demand, "crm_forecast", None)
+        if forecaster is not None:
+            return str(forecaster(session, settings))
+        frame = sales_lines(transactions_from_crm(session))
+    except ImportError as exc:
+        notes.append(f"Demand: {type(exc).__name__}")
+        return no_data("demand data")
+    if frame.empty:
+        return no_data("sales lines")
+    import pandas as pd
+
+    top = frame.groupby("StockCode")["Quantity"].sum().nlargest(5).index
+    weekly = (frame[frame["StockCode"].isin(top)]
+              .assign(week=lambda f: pd.to_datetime(f["InvoiceDate"]).dt.to_period("W-SUN")
+                      .dt.start_time)
+              .pivot_table(index="week", columns="StockCode", values="Quantity", aggfunc="sum",
+                           fill_value=0).tail(26))
+    notes.append("Demand: weekly units of the five best sellers; the forecast chart appears "
+                 "when the demand model is trained from the CRM.")
+    return line_chart(weekly, list(weekly.columns), title="Units per week, best sellers")
+
+
+@require_role(AgentRole.MANAGER, page=True)
+async def gaps_page(request: web.Request) -> web.Response:
+    days, since, freq = _period(request)
+    settings = request.app[ANALYTICS_SETTINGS]
+    embedder = await _embedder(request.app)
+
+    def build(session):  # type: ignore[no-untyped-def]
+        return gaps_section(find_gaps(session, settings, embedder, since=since))
+
+    body = await in_transaction(request.app[SESSIONS], build)
+    return await _render(request, "gaps", "Unanswered questions: suggested FAQs and intents",
+                         body, days, freq)
+
+
+async def _embedder(app: web.Application) -> Any:
+    holder = app[EMBEDDER]
+    if not holder:
+        holder.append(await asyncio.to_thread(lambda: load_embedder().warm_up()))
+    return holder[0]
+
+
+@require_role(AgentRole.MANAGER)
+async def kpis_api(request: web.Request) -> web.Response:
+    _, since, freq = _period(request)
+
+    def build(session):  # type: ignore[no-untyped-def]
+        kpis = conversation_kpis(session, since=since).as_dict()
+        trend = kpis_over_time(session, freq=freq, since=since)
+        kpis["since"] = since.isoformat()
+        kpis["until"] = None
+        kpis["over_time"] = [{"period": str(i.date()), **{k: (None if v != v else v)
+                                                          for k, v in row.items()}}
+                             for i, row in trend.iterrows()]
+        return kpis
+
+    return web.json_response(await in_transaction(request.app[SESSIONS], build))
+
+
+@require_role(AgentRole.MANAGER)
+async def sales_api(request: web.Request) -> web.Response:
+    _, since, _ = _period(request)
+
+    def build(session):  # type: ignore[no-untyped-def]
+        s = sales_summary(session, since=since)
+        return {"currency": s.currency, "revenue_cents": s.revenue_cents, "orders": s.orders,
+                "average_order_cents": s.average_order_cents,
+                "best_day": s.best_day.isoformat() if s.best_day else None,
+                "best_day_revenue_cents": s.best_day_revenue_cents,
+                "top_products": [vars(p) for p in s.top_products],
+                "top_customers": [vars(c) for c in s.top_customers]}
+
+    return web.json_response(await in_transaction(request.app[SESSIONS], build))
+
+
+def setup_dashboard(app: web.Application, settings: AnalyticsSettings | None = None) -> None:
+    app[ANALYTICS_SETTINGS] = settings or AnalyticsSettings()
+    app[EMBEDDER] = []
+    r = app.router
+    r.add_get("/dashboard", conversations_page, name="dashboard")
+    r.add_get("/dashboard/sales", sales_page, name="dashboard_sales")
+    r.add_get("/dashboard/customers", customers_page, name="dashboard_customers")
+    r.add_get("/dashboard/gaps", gaps_page, name="dashboard_gaps")
+    r.add_get("/api/analytics/kpis", kpis_api)
+    r.add_get("/api/analytics/sales", sales_api)
