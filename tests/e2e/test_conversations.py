@@ -13,7 +13,7 @@ import sqlite3
 from sqlalchemy import func, select
 
 from crm_connector import get_order_status, read_transaction
-from crm_connector.models import Customer, Refund, SalesOrder, SupportConversation
+from crm_connector.models import Customer, Product, Refund, SalesOrder, SupportConversation
 
 EMAIL = "alex.morgan@example.com"
 
@@ -86,6 +86,41 @@ def test_out_of_scope_question_gets_the_fallback(customer) -> None:  # type: ign
     lowered = reply.lower()
     assert reply and ("rephrase" in lowered or "outside" in lowered or "can't help" in lowered
                       or "not sure" in lowered or "didn't" in lowered), reply
+
+
+def test_declining_the_person_offered_after_two_misunderstood_messages(customer) -> None:  # type: ignore[no-untyped-def]
+    """The fallback reverts each misunderstood message; its offer's "No thanks" still lands."""
+    visitor = customer()
+    first = visitor.say("/nlu_fallback")
+    second = visitor.say("/nlu_fallback")
+    assert "rephrase" in first.lower() or "other words" in first.lower(), visitor.dump()
+    assert "[No thanks]" in second, visitor.dump()
+    reply = visitor.say("/deny")
+    assert "anything else" in reply.lower(), visitor.dump()
+    assert visitor.tracker()["paused"] is False
+
+
+def _catalogue_names(sessions) -> list[str]:  # type: ignore[no-untyped-def]
+    with read_transaction(sessions) as session:
+        return list(session.scalars(select(Product.name).where(Product.active.is_(True))))
+
+
+def test_a_visitor_asking_for_suggestions_gets_catalogue_products(customer, e2e_sessions) -> None:  # type: ignore[no-untyped-def]
+    visitor = customer()
+    reply = visitor.say("what would you recommend?")
+    names = _catalogue_names(e2e_sessions)
+    assert any(name in reply for name in names), visitor.dump()
+    assert "anything else" in reply.lower(), visitor.dump()
+
+
+def test_a_verified_customer_asking_for_suggestions_gets_catalogue_products(  # type: ignore[no-untyped-def]
+    customer, e2e_sessions
+) -> None:
+    alex = customer()
+    _verify(alex, "where is my order 10000103?")
+    reply = alex.say("any product suggestions for me?")
+    assert any(name in reply for name in _catalogue_names(e2e_sessions)), alex.dump()
+    assert "Traceback" not in reply
 
 
 def test_asking_for_a_person_pauses_the_bot(customer, e2e_sessions) -> None:  # type: ignore[no-untyped-def]
