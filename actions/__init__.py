@@ -1,6 +1,7 @@
 """The action server of the assistant (rasa-sdk): one module per conversation flow.
 
-Run it with ``python -m rasa_sdk --actions actions --port 5055`` (``crmbot up`` does). The
+Run it with ``python -m actions.server --port 5055`` (``crmbot up`` does; ``actions.server`` says why one
+process rather than ``python -m rasa_sdk --actions actions``, which serves the same). The
 names of actions, slots, forms and responses are those of ``docs/conversation-design.md``.
 
 | module | actions |
@@ -13,6 +14,7 @@ names of actions, slots, forms and responses are those of ``docs/conversation-de
 | ``faq`` | ``action_answer_faq`` |
 | ``fallback`` | ``action_default_fallback`` |
 | ``handoff`` | ``action_handoff`` |
+| ``recommendations`` | ``action_recommend_products`` |
 
 Settings, the database and the FAQ retriever come from ``actions.context`` (built lazily on
 first use; tests install their own with ``actions.context.configure``).

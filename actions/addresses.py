@@ -8,6 +8,7 @@ postal code may also follow the city ("Berlin 10115") or stand alone ("10115, Be
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any
 
@@ -15,22 +16,21 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
+from sqlalchemy.orm import Session
 
 from actions.common import (
-    BAD_ORDER_NUMBER,
     REQUESTED_SLOT,
     GuardedAction,
-    GuardedFormValidation,
+    OrderFormValidation,
     in_transaction,
     normalise_order_number,
 )
 from actions.context import ActionContext
-from actions.order_text import offer_recent_orders
 from actions.wording import clean_text, humanise
 from crm_connector import (
+    AddressChangeRefusalView,
     InvalidInput,
     NewAddress,
-    OrderNotFound,
     address_change_refusal,
     change_delivery_address,
     customer_actor,
@@ -106,33 +106,24 @@ def one_line(address: NewAddress) -> str:
     return ", ".join(p for p in parts if p)
 
 
-class ValidateAddressForm(GuardedFormValidation):
+class ValidateAddressForm(OrderFormValidation[AddressChangeRefusalView | None]):
     default_required_slots = ("order_number", "new_address")
+    which_order = WHICH_ORDER
 
     def name(self) -> str:
         return "validate_address_form"
 
-    async def validate_order_number(
-        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    def check_order(
+        self, session: Session, customer: str, number: str, now: dt.datetime
+    ) -> AddressChangeRefusalView | None:
+        return address_change_refusal(session, customer, number)
+
+    def accept_order(
+        self, found: AddressChangeRefusalView | None, number: str, dispatcher: CollectingDispatcher,
+        now: dt.datetime,
     ) -> dict[str, Any]:
-        customer = self.require_customer(dispatcher, tracker)
-        if customer is None:
-            return {"order_number": None, REQUESTED_SLOT: None}
-        number = normalise_order_number(value)
-        if number is None:
-            dispatcher.utter_message(text=BAD_ORDER_NUMBER)
-            return {"order_number": None}
-        context = self.context
-        now = context.now()
-        try:
-            refusal = await in_transaction(
-                context, lambda s: address_change_refusal(s, customer, number))
-        except OrderNotFound as exc:
-            dispatcher.utter_message(text=humanise(str(exc)))
-            await offer_recent_orders(context, dispatcher, customer, WHICH_ORDER, intent="inform")
-            return {"order_number": None}
-        if refusal is not None:
-            dispatcher.utter_message(text=humanise(refusal.message, today=now.date()))
+        if found is not None:
+            dispatcher.utter_message(text=humanise(found.message, today=now.date()))
             return {"order_number": None, "new_address": None, REQUESTED_SLOT: None}
         return {"order_number": number}
 

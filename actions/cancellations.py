@@ -9,28 +9,29 @@ a "no" confirms that nothing changed.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
+from sqlalchemy.orm import Session
 
 from actions.common import (
-    BAD_ORDER_NUMBER,
     REQUESTED_SLOT,
     GuardedAction,
-    GuardedFormValidation,
+    OrderFormValidation,
     in_transaction,
     last_bot_response,
     normalise_order_number,
 )
 from actions.context import ActionContext
-from actions.order_text import offer_recent_orders
 from actions.wording import button, day, humanise, money
 from crm_connector import (
+    CancellationRefusalView,
     NotCancellableReason,
-    OrderNotFound,
+    OrderStatusView,
     cancel_order,
     cancellation_refusal,
     customer_actor,
@@ -57,33 +58,26 @@ def as_confirmation(value: object) -> bool | None:
     return None
 
 
-class ValidateCancelForm(GuardedFormValidation):
+class ValidateCancelForm(
+    OrderFormValidation[tuple[CancellationRefusalView | None, OrderStatusView]]
+):
     default_required_slots = ("order_number", "cancel_confirmed")
+    which_order = WHICH_ORDER
 
     def name(self) -> str:
         return "validate_cancel_form"
 
-    async def validate_order_number(
-        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    def check_order(
+        self, session: Session, customer: str, number: str, now: dt.datetime
+    ) -> tuple[CancellationRefusalView | None, OrderStatusView]:
+        return (cancellation_refusal(session, customer, number),
+                get_order_status(session, customer, number, now))
+
+    def accept_order(
+        self, found: tuple[CancellationRefusalView | None, OrderStatusView], number: str,
+        dispatcher: CollectingDispatcher, now: dt.datetime,
     ) -> dict[str, Any]:
-        customer = self.require_customer(dispatcher, tracker)
-        if customer is None:
-            return {"order_number": None, REQUESTED_SLOT: None}
-        number = normalise_order_number(value)
-        if number is None:
-            dispatcher.utter_message(text=BAD_ORDER_NUMBER)
-            return {"order_number": None}
-        context = self.context
-        now = context.now()
-        try:
-            refusal, view = await in_transaction(context, lambda s: (
-                cancellation_refusal(s, customer, number),
-                get_order_status(s, customer, number, now),
-            ))
-        except OrderNotFound as exc:
-            dispatcher.utter_message(text=humanise(str(exc)))
-            await offer_recent_orders(context, dispatcher, customer, WHICH_ORDER, intent="inform")
-            return {"order_number": None}
+        refusal, view = found
         if refusal is not None:
             buttons = []
             if refusal.reason in _ON_ITS_WAY:
@@ -91,7 +85,7 @@ class ValidateCancelForm(GuardedFormValidation):
             dispatcher.utter_message(text=humanise(refusal.message, today=now.date()),
                                      buttons=buttons)
             return {"order_number": None, "cancel_confirmed": None, REQUESTED_SLOT: None}
-        placed = day(view.placed_at, tz=context.timezone, today=now.date())
+        placed = day(view.placed_at, tz=self.context.timezone, today=now.date())
         items = sum(line.quantity for line in view.lines)
         dispatcher.utter_message(
             text=f"Order {number} from {placed} ({items} item{'s' if items != 1 else ''}, "

@@ -1,5 +1,6 @@
 """Shared by every flow: reading the tracker defensively, the verification gate, database
-calls off the event loop, and turning every failure into a reply.
+calls off the event loop (``in_transaction``, from ``actions.context``), the order-number
+check of the order forms, and turning every failure into a reply.
 
 A customer never sees a traceback, a database id or an internal code: ``CrmError`` messages
 (written by the services for people to read) are shown, ``DatabaseUnavailable`` offers a
@@ -9,14 +10,13 @@ message text: it may hold personal data) and answered with a short apology.
 
 from __future__ import annotations
 
-import asyncio
+import datetime as dt
 import logging
 import re
 import traceback
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.events import EventType, SlotSet
@@ -24,15 +24,10 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 from sqlalchemy.orm import Session
 
-from actions.context import ActionContext, get_context
+from actions.context import ActionContext, get_context, in_transaction
+from actions.order_text import offer_recent_orders
 from actions.wording import clean_text, humanise
-from crm_connector import (
-    CrmError,
-    DatabaseUnavailable,
-    IdempotencyConflict,
-    read_transaction,
-    write_transaction,
-)
+from crm_connector import CrmError, DatabaseUnavailable, IdempotencyConflict, OrderNotFound
 from knowledge import KnowledgeError
 
 log = logging.getLogger(__name__)
@@ -195,21 +190,6 @@ def user_intents(tracker: Tracker, last: int) -> list[str]:
     return found[::-1]
 
 
-# -- the database, off the event loop ------------------------------------------------------
-async def in_transaction(
-    context: ActionContext, work: Callable[[Session], T], *, write: bool = False
-) -> T:
-    """Run ``work(session)`` in one transaction, in a worker thread (the services are
-    synchronous; the event loop keeps serving other conversations meanwhile)."""
-
-    def job() -> T:
-        begin = write_transaction if write else read_transaction
-        with begin(context.sessions) as session:
-            return work(session)
-
-    return await asyncio.to_thread(job)
-
-
 # -- base classes --------------------------------------------------------------------------
 class GuardedAction(Action, ABC):
     """An action whose failures become replies; subclasses implement ``act``."""
@@ -327,3 +307,51 @@ class GuardedFormValidation(FormValidationAction, ABC):
         if customer is None:
             dispatcher.utter_message(text=NOT_VERIFIED)
         return customer
+
+
+class OrderFormValidation(GuardedFormValidation, Generic[T], ABC):
+    """A form whose ``order_number`` must be an order of the verified customer (refund,
+    cancellation, address change); each form adds its own check of that order.
+
+    ``validate_order_number``: without verification the form ends; a malformed number is asked
+    again; an order that is not the customer's gets the CRM's explanation, the customer's
+    latest orders as buttons (``which_order`` introduces them) and is asked again. Otherwise
+    ``check_order`` runs in one read transaction and ``accept_order`` turns its result into
+    the slots (the number, or a refusal that ends the form).
+    """
+
+    #: Introduces the customer's latest orders when the number named none of theirs.
+    which_order = "Which order is it? Here are your latest orders:"
+
+    @abstractmethod
+    def check_order(self, session: Session, customer: str, number: str, now: dt.datetime) -> T:
+        """What the form needs to know about the order (``OrderNotFound`` when it is not
+        the customer's)."""
+
+    @abstractmethod
+    def accept_order(
+        self, found: T, number: str, dispatcher: CollectingDispatcher, now: dt.datetime
+    ) -> dict[str, Any]:
+        """The slots for this order: ``{"order_number": number}`` or a refusal."""
+
+    async def validate_order_number(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        customer = self.require_customer(dispatcher, tracker)
+        if customer is None:
+            return {"order_number": None, REQUESTED_SLOT: None}
+        number = normalise_order_number(value)
+        if number is None:
+            dispatcher.utter_message(text=BAD_ORDER_NUMBER)
+            return {"order_number": None}
+        context = self.context
+        now = context.now()
+        try:
+            found = await in_transaction(
+                context, lambda s: self.check_order(s, customer, number, now))
+        except OrderNotFound as exc:
+            dispatcher.utter_message(text=humanise(str(exc)))
+            await offer_recent_orders(context, dispatcher, customer, self.which_order,
+                                      intent="inform")
+            return {"order_number": None}
+        return self.accept_order(found, number, dispatcher, now)

@@ -13,21 +13,32 @@ lives for one transaction, never for the process), one retriever (model and inde
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import multiprocessing
 import threading
+import time
 from collections.abc import Callable
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from actions.settings import ActionSettings
-from crm_connector import CrmSettings, create_db_engine, create_session_factory
+from crm_connector import (
+    CrmSettings,
+    create_db_engine,
+    create_session_factory,
+    read_transaction,
+    write_transaction,
+)
 from knowledge import FaqRetriever, KnowledgeError, KnowledgeSettings
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 def utc_now() -> dt.datetime:
@@ -102,6 +113,20 @@ class ActionContext:
             self._sessions = None
 
 
+async def in_transaction(
+    context: ActionContext, work: Callable[[Session], T], *, write: bool = False
+) -> T:
+    """Run ``work(session)`` in one transaction, in a worker thread (the services are
+    synchronous; the event loop keeps serving other conversations meanwhile)."""
+
+    def job() -> T:
+        begin = write_transaction if write else read_transaction
+        with begin(context.sessions) as session:
+            return work(session)
+
+    return await asyncio.to_thread(job)
+
+
 _current: ActionContext | None = None
 _current_lock = threading.Lock()
 
@@ -125,23 +150,60 @@ def configure(context: ActionContext | None) -> ActionContext | None:
     return previous
 
 
+#: How long the preload waits for the worker to serve before loading anyway.
+_SERVING_WAIT_SECONDS = 300.0
+
+
+def wait_until_serving(app_name: str = "rasa_sdk", timeout: float = _SERVING_WAIT_SECONDS) -> bool:
+    """Wait until this process's Sanic app ``app_name`` serves requests (``True``), or
+    ``timeout`` seconds (``False``)."""
+    from sanic import Sanic
+    from sanic.exceptions import SanicException
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if Sanic.get_app(app_name).state.is_running:
+                return True
+        except SanicException:  # the worker has not created its app yet
+            pass
+        time.sleep(0.2)
+    return False
+
+
 def preload_in_server_worker() -> threading.Thread | None:
-    """With ``ACTIONS_PRELOAD_FAQ=true``, start loading the FAQ retriever in the background.
+    """With ``ACTIONS_PRELOAD_FAQ=true``, load the FAQ retriever in the background once the
+    server worker serves (for ``python -m rasa_sdk``; ``actions.server`` starts its preload
+    itself once it serves).
 
     Only in a child process: ``python -m rasa_sdk`` imports the actions in its primary process
     and again in each Sanic worker process, and only the workers answer requests. (A worker
     imports them while it is being unpickled, before ``multiprocessing.parent_process()`` is
-    set, but its process already has its own name.) Returns the loading thread, or ``None``.
+    set, but its process already has its own name.) The load (importing torch, reading the
+    model, building a stale index) waits until the worker serves: Sanic stops the whole server
+    when a worker has not started within 30 s, which a load competing with the start-up for
+    the CPU made happen on a busy machine. An FAQ question asked before the preload is done
+    loads the retriever itself (``ActionContext.faq`` is locked). Returns the loading thread,
+    or ``None``.
     """
     in_child = (multiprocessing.parent_process() is not None
                 or multiprocessing.current_process().name != "MainProcess")
     if not in_child:
         return None
-    context = get_context()
+    return start_faq_preload(get_context(), wait_for_server=True)
+
+
+def start_faq_preload(
+    context: ActionContext, *, wait_for_server: bool = False
+) -> threading.Thread | None:
+    """With ``ACTIONS_PRELOAD_FAQ=true`` (and the FAQ on), load the FAQ retriever in a
+    background thread (after ``wait_until_serving`` if asked); returns the thread."""
     if not (context.settings.preload_faq and context.faq_enabled):
         return None
 
     def load() -> None:
+        if wait_for_server and not wait_until_serving():
+            log.warning("the server worker did not start serving; preloading the FAQ anyway")
         try:
             context.faq()
         except KnowledgeError as exc:

@@ -13,8 +13,7 @@ from typing import Any
 
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import in_transaction
-from actions.context import ActionContext
+from actions.context import ActionContext, in_transaction
 from actions.wording import button, clean_text, day, day_time, humanise, money
 from crm_connector import (
     OrderKind,

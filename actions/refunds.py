@@ -11,6 +11,7 @@ the first time instead of creating a second.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
 from typing import Any
@@ -19,19 +20,18 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
+from sqlalchemy.orm import Session
 
 from actions.common import (
-    BAD_ORDER_NUMBER,
     REQUESTED_SLOT,
     GuardedAction,
-    GuardedFormValidation,
+    OrderFormValidation,
     in_transaction,
     last_bot_response,
     normalise_order_number,
     verified_customer,
 )
 from actions.context import ActionContext
-from actions.order_text import offer_recent_orders
 from actions.wording import button, clean_text, humanise, money
 from crm_connector import (
     OrderNotFound,
@@ -93,50 +93,37 @@ def refund_key(sender_id: object, order_number: str, amount: int | str) -> str:
     return "chat-refund:" + hashlib.sha256(material.encode("utf-8", "replace")).hexdigest()[:40]
 
 
-class ValidateRefundForm(GuardedFormValidation):
+class ValidateRefundForm(OrderFormValidation[RefundEligibility]):
     default_required_slots = ("order_number", "refund_amount", "refund_reason")
+    which_order = WHICH_ORDER
 
     def name(self) -> str:
         return "validate_refund_form"
 
-    async def _eligibility(
-        self, customer: str, number: str, amount_cents: int | None = None
+    def check_order(
+        self, session: Session, customer: str, number: str, now: dt.datetime,
+        amount_cents: int | None = None,
     ) -> RefundEligibility:
-        context = self.context
-        now = context.now()
-        return await in_transaction(context, lambda s: check_refund_eligibility(
-            s, customer, number, now=now, return_window_days=context.crm.return_window_days,
-            amount_cents=amount_cents,
-        ))
+        return check_refund_eligibility(
+            session, customer, number, now=now,
+            return_window_days=self.context.crm.return_window_days, amount_cents=amount_cents,
+        )
 
-    async def validate_order_number(
-        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    def accept_order(
+        self, found: RefundEligibility, number: str, dispatcher: CollectingDispatcher,
+        now: dt.datetime,
     ) -> dict[str, Any]:
-        customer = self.require_customer(dispatcher, tracker)
-        if customer is None:
-            return {"order_number": None, REQUESTED_SLOT: None}
-        number = normalise_order_number(value)
-        if number is None:
-            dispatcher.utter_message(text=BAD_ORDER_NUMBER)
-            return {"order_number": None}
-        try:
-            verdict = await self._eligibility(customer, number)
-        except OrderNotFound as exc:
-            dispatcher.utter_message(text=humanise(str(exc)))
-            await offer_recent_orders(self.context, dispatcher, customer, WHICH_ORDER,
-                                      intent="inform")
-            return {"order_number": None}
-        today = self.context.now().date()
-        if not verdict.eligible:
+        today = now.date()
+        if not found.eligible:
             buttons = ([button("Cancel the order instead", "cancel_order", order_number=number)]
-                       if verdict.suggest_cancellation else [])
-            dispatcher.utter_message(text=humanise(verdict.message, today=today), buttons=buttons)
+                       if found.suggest_cancellation else [])
+            dispatcher.utter_message(text=humanise(found.message, today=today), buttons=buttons)
             return {"order_number": None, "refund_amount": None, "refund_reason": None,
                     REQUESTED_SLOT: None}
-        if verdict.code == RefundCode.LOST_PARCEL:
-            text = humanise(verdict.message, today=today)
+        if found.code == RefundCode.LOST_PARCEL:
+            text = humanise(found.message, today=today)
         else:
-            most = money(verdict.refundable_cents, verdict.currency)
+            most = money(found.refundable_cents, found.currency)
             text = f"Order {number} can be refunded: up to {most}."
         dispatcher.utter_message(text=text)
         return {"order_number": number}
@@ -154,11 +141,13 @@ class ValidateRefundForm(GuardedFormValidation):
         number = normalise_order_number(tracker.get_slot("order_number"))
         if amount == FULL or customer is None or number is None:
             return {"refund_amount": amount_slot_value(amount)}
+        now = self.context.now()
         try:
-            verdict = await self._eligibility(customer, number, int(amount))
+            verdict = await in_transaction(
+                self.context, lambda s: self.check_order(s, customer, number, now, int(amount)))
         except OrderNotFound:
             return {"refund_amount": amount_slot_value(amount)}  # the order check reports it
-        today = self.context.now().date()
+        today = now.date()
         if verdict.code == RefundCode.AMOUNT_EXCEEDS_REFUNDABLE:
             most = verdict.refundable_cents
             dispatcher.utter_message(

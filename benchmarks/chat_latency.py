@@ -39,8 +39,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,7 +52,13 @@ import aiohttp  # noqa: E402
 
 from crm_connector import CrmSettings, create_db_engine, create_session_factory, upgrade_schema  # noqa: E402
 from crm_connector.demo import DemoConfig, seed_demo_data  # noqa: E402
-from crmbot.runtime import process_env, rasa_executable, train  # noqa: E402
+from crmbot.runtime import (  # noqa: E402
+    process_env,
+    rasa_executable,
+    running_action_server,
+    stop_process,
+    train,
+)
 from crmbot.settings import PlatformSettings  # noqa: E402
 from tests.support.rasa_server import (  # noqa: E402
     RasaServer,
@@ -90,21 +94,15 @@ class Processes:
 
     popens: list[subprocess.Popen[bytes]] = field(default_factory=list)
     servers: list[RasaServer] = field(default_factory=list)
+    contexts: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
 
     def stop_all(self) -> None:
         for server in self.servers:
             with contextlib.suppress(Exception):
                 server.stop(timeout=15)
+        self.contexts.close()  # the action server
         for process in self.popens:
-            if process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGTERM)  # own session: pgid == pid
-                try:
-                    process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.killpg(process.pid, signal.SIGKILL)
-                    process.wait(timeout=15)
+            stop_process(process, timeout=15)
 
 
 def _tail(path: Path, chars: int = 4000) -> str:
@@ -144,33 +142,6 @@ def start_moodbot_init(rasa: Path, work: Path, procs: Processes) -> tuple[subpro
         )
     procs.popens.append(process)
     return process, log
-
-
-def start_action_server(platform: PlatformSettings, crm: CrmSettings, work: Path,
-                        procs: Processes, timeout: float) -> None:
-    env = process_env(platform, crm, rasa=False)
-    env["KNOWLEDGE_INDEX_DIR"] = str(work / "knowledge")
-    env["ACTIONS_PRELOAD_FAQ"] = "true"
-    log = work / "action-server.log"
-    with log.open("w") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "rasa_sdk", "--actions", "actions",
-             "--port", str(platform.action_port)],
-            cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=log_file,
-            stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    procs.popens.append(process)
-    url = f"http://{HOST}:{platform.action_port}/health"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"action server exited early:\n{_tail(log)}")
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            time.sleep(0.3)
-    raise RuntimeError(f"action server not healthy within {timeout} s:\n{_tail(log)}")
 
 
 # --------------------------------------------------------------------------- load
@@ -295,29 +266,38 @@ async def run_phase(kind: str, url: str, *, workers: int, duration: float, max_t
     stats = Stats()
     connector = aiohttp.TCPConnector(limit=workers + 2)
     async with aiohttp.ClientSession(connector=connector) as session:
-        # warm-up: each worker's first customer, untimed
+        # warm-up, untimed: each worker's first customer (verified for order turns) talks
+        # `warmup` turns and then starts the timed phase
         warm = [Customer(kind, url, session, timeout, offset=w) for w in range(workers)]
+        ready: list[Customer | None] = [None] * workers
         warm_stats = Stats()
-        async def warm_one(c: Customer) -> None:
-            if await c.setup(warm_stats):
+
+        async def warm_one(w: int) -> None:
+            if await warm[w].setup(warm_stats):
                 for _ in range(warmup):
-                    await c.turn(None)
-        await asyncio.gather(*(warm_one(c) for c in warm))
+                    await warm[w].turn(None)
+                ready[w] = warm[w]
+
+        await asyncio.gather(*(warm_one(w) for w in range(workers)))
         budget = [max_turns]
         stats.started = time.perf_counter()
         deadline = stats.started + duration
 
         async def worker(w: int) -> None:
+            customer = ready[w]
             while time.perf_counter() < deadline and budget[0] > 0:
-                customer = Customer(kind, url, session, timeout, offset=w * 3)
-                if not await customer.setup(stats):
-                    await asyncio.sleep(0.05)
-                    continue
+                if customer is None:  # the next customer (verifies first, not timed)
+                    customer = Customer(kind, url, session, timeout, offset=w * 3)
+                    if not await customer.setup(stats):
+                        customer = None
+                        await asyncio.sleep(0.05)
+                        continue
                 for _ in range(turns_per_customer):
                     if time.perf_counter() >= deadline or budget[0] <= 0:
                         return
                     budget[0] -= 1
                     await customer.turn(stats)
+                customer = None
 
         await asyncio.gather(*(worker(w) for w in range(workers)))
         stats.finished = time.perf_counter()
@@ -431,7 +411,10 @@ def main() -> int:
                 model, _ = train(platform, crm)
             results["model"] = str(model)
             print("starting the action server (builds the FAQ index)", flush=True)
-            start_action_server(platform, crm, work, procs, timeout=300)
+            procs.contexts.enter_context(running_action_server(
+                platform, crm, log_path=work / "action-server.log", timeout=300,
+                env_overrides={"KNOWLEDGE_INDEX_DIR": str(work / "knowledge"),
+                               "ACTIONS_PRELOAD_FAQ": "true"}))
             env = process_env(platform, crm, rasa=True)
             env["HOME"] = str(work / "home")
             (work / "home").mkdir(exist_ok=True)

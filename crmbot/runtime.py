@@ -6,13 +6,18 @@ They meet over HTTP (REST channel, action server protocol) and in the database.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import shlex
+import signal
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
@@ -31,6 +36,13 @@ RASA_ENV: Mapping[str, str] = {
     "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
     "PYTHONUNBUFFERED": "1",
 }
+#: The action server's numeric libraries (torch, FAISS, OpenBLAS) use one thread per operation.
+#: It answers several conversations at once on few cores: with a thread pool per operation on
+#: top, the pools' threads wait for each other's cores (an FAQ query encoding took 220-700 ms
+#: instead of 33-55 ms with 2 torch threads on the loaded 2-core machine, see
+#: benchmarks/README.md). Overridable from the calling environment. Not applied to Rasa
+#: (its effect there was not measured) nor to training.
+SERVING_THREADS_ENV: Mapping[str, str] = {"OMP_NUM_THREADS": "1"}
 _LEAKING = ("PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV", "CONDA_PREFIX")
 #: What a trained model depends on: a change in any of these means training again.
 TRAINING_INPUTS = ("bot/config.yml", "bot/domain.yml", "bot/domain", "bot/data", "nlu_data",
@@ -62,9 +74,18 @@ def tracker_store_env(crm: CrmSettings) -> dict[str, str]:
             "TRACKER_URL": tracker_url}
 
 
-def process_env(settings: PlatformSettings, crm: CrmSettings, *, rasa: bool) -> dict[str, str]:
-    """The environment of a child process: this one's, plus what wires the parts together."""
+def process_env(
+    settings: PlatformSettings, crm: CrmSettings, *, rasa: bool, serving: bool = True
+) -> dict[str, str]:
+    """The environment of a child process: this one's, plus what wires the parts together.
+
+    ``serving``: the action server as a server (one thread per numeric operation, see
+    ``SERVING_THREADS_ENV``) rather than a one-off job.
+    """
     env = {k: v for k, v in os.environ.items() if k not in _LEAKING}
+    if serving and not rasa:
+        for name, value in SERVING_THREADS_ENV.items():
+            env.setdefault(name, value)
     env["PYTHONPATH"] = str(settings.project_root)
     env["CRM_DATABASE_URL"] = crm.database_url
     env["ACTION_ENDPOINT_URL"] = settings.action_url
@@ -122,7 +143,7 @@ def train(settings: PlatformSettings, crm: CrmSettings, *, force: bool = False) 
         "--fixed-model-name", target.name.removesuffix(".tar.gz"),
     ]  # fmt: skip
     log.info("training the assistant: %s", shlex.join(command))
-    result = subprocess.run(command, cwd=root, env=process_env(settings, crm, rasa=True),
+    result = subprocess.run(command, cwd=root, env=process_env(settings, crm, rasa=True, serving=False),
                             stdin=subprocess.DEVNULL, check=False)
     if result.returncode != 0 or not target.is_file():
         raise RuntimeProblem(f"`rasa train` failed with exit code {result.returncode}; see its output above")
@@ -143,5 +164,114 @@ def rasa_server_command(settings: PlatformSettings, model: Path) -> list[str]:
 
 
 def action_server_command(settings: PlatformSettings) -> list[str]:
-    return [sys.executable, "-m", "rasa_sdk", "--actions", "actions",
-            "--port", str(settings.action_port)]
+    """The action server in one process (``actions.server``: rasa-sdk's app without Sanic's
+    worker process and its 30 s start-up deadline)."""
+    return [sys.executable, "-m", "actions.server",
+            "--host", settings.host, "--port", str(settings.action_port)]
+
+
+# -- starting, checking and stopping servers -----------------------------------------------
+def _log_tail(path: Path | None, chars: int = 4000) -> str:
+    if path is None:
+        return ""
+    try:
+        return "\n" + path.read_text(encoding="utf-8", errors="replace")[-chars:]
+    except OSError:
+        return "\n<no log written>"
+
+
+def is_healthy(url: str, timeout: float = 3.0) -> bool:
+    """True when ``GET url`` answers with a 2xx status."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - our URL
+            return 200 <= response.status < 300
+    except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError):
+        return False
+
+
+def wait_until_healthy(
+    url: str,
+    *,
+    timeout: float,
+    process: subprocess.Popen[bytes] | None = None,
+    log_path: Path | None = None,
+    name: str = "server",
+    poll_seconds: float = 0.3,
+) -> None:
+    """Poll ``url`` until it answers 2xx; ``RuntimeProblem`` (with the end of ``log_path``)
+    when ``process`` exits first or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process is not None and process.poll() is not None:
+            raise RuntimeProblem(
+                f"the {name} exited with code {process.returncode} before it answered {url}"
+                + _log_tail(log_path))
+        if is_healthy(url, timeout=min(3.0, max(timeout, 0.1))):
+            return
+        if time.monotonic() >= deadline:
+            raise RuntimeProblem(f"the {name} did not answer {url} within {timeout:.0f} s"
+                                 + _log_tail(log_path))
+        time.sleep(poll_seconds)
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 20.0) -> int | None:
+    """End a server started in its own session (``start_new_session=True``): SIGTERM to its
+    process group (the server and any worker it forked), SIGKILL after ``timeout``."""
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=timeout)
+    return process.returncode
+
+
+def start_action_server(
+    settings: PlatformSettings,
+    crm: CrmSettings,
+    *,
+    log_path: Path,
+    env_overrides: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start the action server on ``settings.action_port`` (not waiting for it), in its own
+    session, its output in ``log_path``; ``env_overrides`` go on top of ``process_env``."""
+    env = process_env(settings, crm, rasa=False)
+    env.update(env_overrides or {})
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("wb") as log_file:
+        return subprocess.Popen(
+            action_server_command(settings), cwd=cwd or settings.project_root, env=env,
+            stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def action_health_url(settings: PlatformSettings) -> str:
+    return f"http://{settings.host}:{settings.action_port}/health"
+
+
+@contextlib.contextmanager
+def running_action_server(
+    settings: PlatformSettings,
+    crm: CrmSettings,
+    *,
+    log_path: Path,
+    env_overrides: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float | None = None,
+) -> Iterator[str]:
+    """The action server from start until the block ends (always stopped); yields its webhook
+    URL once ``/health`` answers (within ``timeout``, default ``startup_timeout_seconds``)."""
+    process = start_action_server(settings, crm, log_path=log_path,
+                                  env_overrides=env_overrides, cwd=cwd)
+    try:
+        wait_until_healthy(action_health_url(settings), process=process, log_path=log_path,
+                           name="action server",
+                           timeout=settings.startup_timeout_seconds if timeout is None else timeout)
+        yield settings.action_url
+    finally:
+        stop_process(process)

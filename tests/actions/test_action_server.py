@@ -5,14 +5,9 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-import os
 import shutil
-import signal
 import socket
-import subprocess
-import sys
 import time
-import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,19 +17,14 @@ import pytest
 from trackers import DOMAIN, SLOTS, parse_data, user, verified_slots
 
 from crm_connector import CrmSettings, create_db_engine, create_session_factory, issue_shop_token
+from crmbot.runtime import RuntimeProblem, running_action_server
+from crmbot.settings import PlatformSettings
 from tests.crm_connector.factories import delivered_order, make_customer
+from tests.support.rasa_server import free_port
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_SECONDS = 120
-_OWN_PREFIXES = ("ACTIONS_", "CRM_", "KNOWLEDGE_", "SANIC_")
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def http(url: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
@@ -45,46 +35,14 @@ def http(url: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
 
 
 @contextlib.contextmanager
-def running_server(workdir: Path, env_overrides: dict[str, str]) -> Iterator[str]:
-    """``python -m rasa_sdk --actions actions`` on a free loopback port; always stopped."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_OWN_PREFIXES)}
-    env.update({"SANIC_HOST": "127.0.0.1", "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1",
-                "KNOWLEDGE_INDEX_DIR": str(workdir / "faq-index"), **env_overrides})
-    log_path = workdir / "action-server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(port)],
-            cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=log,
-            stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"the action server exited ({process.returncode}):\n"
-                            + log_path.read_text(errors="replace")[-4000:])
-            try:
-                if http(f"{url}/health")[0] == 200:
-                    break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("the action server did not become healthy:\n"
-                            + log_path.read_text(errors="replace")[-4000:])
-            time.sleep(0.5)
-        yield url
-    finally:
-        # Sanic runs a worker process: stop the process group this test started.
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=30)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+def running_server(workdir: Path, crm: CrmSettings, env_overrides: dict[str, str]) -> Iterator[str]:
+    """The real action server (``crmbot.runtime``, as ``crmbot up`` and the end-to-end tests
+    start it) on a free loopback port, working in ``workdir``; always stopped."""
+    platform = PlatformSettings(_env_file=None, host="127.0.0.1", action_port=free_port())
+    env = {"KNOWLEDGE_INDEX_DIR": str(workdir / "faq-index"), **env_overrides}
+    with running_action_server(platform, crm, log_path=workdir / "action-server.log",
+                               env_overrides=env, cwd=workdir, timeout=START_TIMEOUT_SECONDS):
+        yield f"http://127.0.0.1:{platform.action_port}"
 
 
 @pytest.fixture(scope="module")
@@ -98,8 +56,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> I
     with create_session_factory(engine).begin() as s:
         delivered_order(s, make_customer(s, "C0000001"), "10004217")
     engine.dispose()
-    with running_server(workdir, {"CRM_DATABASE_URL": settings.database_url,
-                                  "ACTIONS_FAQ_ENABLED": "false"}) as url:
+    with running_server(workdir, settings, {"ACTIONS_FAQ_ENABLED": "false"}) as url:
         yield url
 
 
@@ -183,10 +140,10 @@ def test_preload_loads_the_faq_index_when_the_worker_starts(tmp_path: Path) -> N
     corpus = tmp_path / "faqs.yml"
     corpus.write_text(TINY_CORPUS, encoding="utf-8")
     index_dir = tmp_path / "faq-index"
-    env = {"CRM_DATABASE_URL": f"sqlite:///{tmp_path / 'crm.sqlite'}",
-           "ACTIONS_PRELOAD_FAQ": "true", "KNOWLEDGE_INDEX_DIR": str(index_dir),
-           "KNOWLEDGE_CORPUS_PATH": str(corpus)}
-    with running_server(tmp_path, env) as url:
+    crm = CrmSettings(_env_file=None, database_url=f"sqlite:///{tmp_path / 'crm.sqlite'}")
+    env = {"ACTIONS_FAQ_ENABLED": "true", "ACTIONS_PRELOAD_FAQ": "true",
+           "KNOWLEDGE_INDEX_DIR": str(index_dir), "KNOWLEDGE_CORPUS_PATH": str(corpus)}
+    with running_server(tmp_path, crm, env) as url:
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while not list(index_dir.glob("faq-index-*.json")):
             assert time.monotonic() < deadline, "the worker did not preload the FAQ index"
@@ -196,3 +153,22 @@ def test_preload_loads_the_faq_index_when_the_worker_starts(tmp_path: Path) -> N
         assert status == 200
         source = "(From our FAQ: \u201cWhich countries do you ship to?\u201d)"
         assert source in body["responses"][0]["text"]
+
+
+def test_a_server_that_cannot_start_says_why(tmp_path: Path) -> None:
+    """The port is taken: the start fails as soon as the server exits, with the server's own
+    log in the error, instead of waiting for the timeout."""
+    crm = CrmSettings(_env_file=None, database_url=f"sqlite:///{tmp_path / 'crm.sqlite'}")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        platform = PlatformSettings(_env_file=None, host="127.0.0.1",
+                                    action_port=taken.getsockname()[1])
+        with pytest.raises(RuntimeProblem) as failure, running_action_server(
+            platform, crm, log_path=tmp_path / "action-server.log", cwd=tmp_path,
+            env_overrides={"ACTIONS_FAQ_ENABLED": "false"}, timeout=START_TIMEOUT_SECONDS,
+        ):
+            pytest.fail("the server cannot have started on a taken port")
+    message = str(failure.value)
+    assert "exited" in message, message  # not "did not answer within": it did not wait
+    assert "address already in use" in message.lower(), message

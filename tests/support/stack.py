@@ -12,10 +12,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-import subprocess
-import sys
-import time
-import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
@@ -26,7 +22,7 @@ import pytest
 
 from crm_connector import CrmSettings, create_db_engine, create_session_factory, upgrade_schema
 from crm_connector.demo import DemoConfig, seed_demo_data
-from crmbot.runtime import process_env, train
+from crmbot.runtime import process_env, running_action_server, train
 from crmbot.settings import PlatformSettings
 from tests.support.rasa_server import (
     RasaServer,
@@ -73,43 +69,16 @@ def e2e_model(e2e_platform: PlatformSettings, e2e_crm: CrmSettings) -> Path:
     return model
 
 
-def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"action server exited early:\n{log.read_text()[-4000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            time.sleep(0.3)
-    raise RuntimeError(f"action server not healthy within {timeout} s:\n{log.read_text()[-4000:]}")
-
-
 @contextlib.contextmanager
 def start_action_server(platform: PlatformSettings, crm: CrmSettings, workdir: Path) -> Iterator[str]:
     """Run the real action server on ``platform.action_port`` until the block ends; yields its
     webhook URL once ``/health`` answers. Its output goes to ``workdir/action-server.log``."""
-    env = process_env(platform, crm, rasa=False)
-    env["KNOWLEDGE_INDEX_DIR"] = str(workdir / "knowledge")
-    env["ACTIONS_PRELOAD_FAQ"] = "true"
-    log = workdir / "action-server.log"
-    with log.open("w") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "rasa_sdk", "--actions", "actions",
-             "--port", str(platform.action_port)],
-            cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=log_file,
-            stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        try:
-            _wait_healthy(f"http://127.0.0.1:{platform.action_port}/health", process, log, 120)
-            yield platform.action_url
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+    with running_action_server(
+        platform, crm, log_path=workdir / "action-server.log", timeout=120,
+        env_overrides={"KNOWLEDGE_INDEX_DIR": str(workdir / "knowledge"),
+                       "ACTIONS_PRELOAD_FAQ": "true"},
+    ) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -127,6 +96,7 @@ def rasa_server(e2e_platform: PlatformSettings, e2e_crm: CrmSettings, e2e_model:
     server = start_rasa_server(
         require_rasa_executable(), e2e_model, workdir=e2e_dir / "rasa", env=env,
         endpoints=REPO / "bot" / "endpoints.yml", credentials=REPO / "bot" / "credentials.yml",
+        ready_timeout=e2e_platform.startup_timeout_seconds,  # loading the model on a busy machine
     )
     try:
         yield server
