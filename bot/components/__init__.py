@@ -4,6 +4,7 @@ They run in the Rasa environment (`.venv-rasa`). Rasa imports them by module pat
 repository root must be on its import path: run `rasa` with the repository root as working
 directory, or with PYTHONPATH=<repository root>.
 
+- `message_limit.MessageLengthLimit`: NLU reads at most `max_chars` characters of a message.
 - `minilm_featurizer.MiniLMFeaturizer`: all-MiniLM-L6-v2 sentence and token vectors (TensorFlow).
 - `linear_knn_classifier.LinearKnnIntentClassifier`: calibrated linear SVM + nearest example.
 - `fresh_state_policies.TEDPolicy` / `.MemoizationPolicy`: Rasa's policies, trained on the
