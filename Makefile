@@ -44,6 +44,7 @@ run: setup db
 	@$(CRMBOT) status
 	$(CRMBOT) knowledge index
 	$(CRMBOT) users demo
+	$(CRMBOT) analytics refresh
 	$(CRMBOT) up
 
 test: setup

@@ -62,6 +62,9 @@ def collect_report(session: Session, settings: AnalyticsSettings, *,
         gaps=gaps, notes=notes,
     )
     data.sections.extend(customer_model_sections(session, settings, notes))
+    from analytics.demand import crm_forecast
+
+    data.sections.append(("Demand forecast", crm_forecast(session, settings)))
     return data
 
 

@@ -72,7 +72,8 @@ def up(no_train: bool) -> None:
                         env=web_env(platform, ctx.crm), cwd=root)
     ready = (f"assistant ready: REST channel {platform.rasa_url}/webhooks/rest/webhook; "
              f"talk to it with `.venv/bin/crmbot chat`. Shop with the chat widget: {web_url}/ ; "
-             f"agent inbox: {web_url}/inbox ({demo_login_hint(platform)}); Ctrl-C stops everything")
+             f"agent inbox: {web_url}/inbox ({demo_login_hint(platform)}); "
+             f"manager dashboard: {web_url}/dashboard ; Ctrl-C stops everything")
     watch = [sys.executable, "-m", "crmbot.watch",
              "--check", f"actions=http://{platform.host}:{platform.action_port}/health",
              "--check", f"rasa={platform.rasa_url}/status",

@@ -18,7 +18,6 @@ from aiohttp import web
 from markupsafe import Markup
 
 from analytics import AnalyticsSettings
-from analytics.charts import line_chart, no_data
 from analytics.gaps import find_gaps, load_embedder
 from analytics.kpis import conversation_kpis, intent_trend, kpis_over_time
 from analytics.report import (
@@ -114,32 +113,11 @@ async def customers_page(request: web.Request) -> web.Response:
 
 
 def demand_section(session: Any, settings: AnalyticsSettings, notes: list[str]) -> str:
-    """Units per week of the best-selling products, with the demand model's forecast when the
-    demand module offers one for the CRM (``analytics.demand.crm_forecast``)."""
-    try:
-        from analytics import demand
-        from analytics.transactions import sales_lines, transactions_from_crm
+    """The best sellers' weekly units with the demand model's forecast and both naive baselines,
+    and the backtest that says how far to trust it (from the last `crmbot analytics refresh`)."""
+    from analytics.demand import crm_forecast
 
-        forecaster = getattr(demand, "crm_forecast", None)
-        if forecaster is not None:
-            return str(forecaster(session, settings))
-        frame = sales_lines(transactions_from_crm(session))
-    except ImportError as exc:
-        notes.append(f"Demand: {type(exc).__name__}")
-        return no_data("demand data")
-    if frame.empty:
-        return no_data("sales lines")
-    import pandas as pd
-
-    top = frame.groupby("StockCode")["Quantity"].sum().nlargest(5).index
-    weekly = (frame[frame["StockCode"].isin(top)]
-              .assign(week=lambda f: pd.to_datetime(f["InvoiceDate"]).dt.to_period("W-SUN")
-                      .dt.start_time)
-              .pivot_table(index="week", columns="StockCode", values="Quantity", aggfunc="sum",
-                           fill_value=0).tail(26))
-    notes.append("Demand: weekly units of the five best sellers; the forecast chart appears "
-                 "when the demand model is trained from the CRM.")
-    return line_chart(weekly, list(weekly.columns), title="Units per week, best sellers")
+    return crm_forecast(session, settings)
 
 
 @require_role(AgentRole.MANAGER, page=True)

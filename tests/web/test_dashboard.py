@@ -61,7 +61,7 @@ def models_dir(tmp_path, monkeypatch) -> Path:  # type: ignore[no-untyped-def]
     return tmp_path / "models"
 
 
-async def test_pages_and_api_need_the_manager_role(client, agent_client, web_crm, models_dir) -> None:  # type: ignore[no-untyped-def]
+async def test_pages_and_api_need_the_manager_role(models_dir, client, agent_client, web_crm) -> None:  # type: ignore[no-untyped-def]
     _fill(web_crm)
     anonymous = await client.get("/dashboard", allow_redirects=False)
     assert anonymous.status == 302 and anonymous.headers["Location"] == "/login"
@@ -97,7 +97,7 @@ async def test_bad_period_is_a_clear_400(client, agent_client, models_dir) -> No
         assert (await response.json())["error"] == "bad_request"
 
 
-async def test_unanswered_questions_page(client, agent_client, web_crm, models_dir) -> None:  # type: ignore[no-untyped-def]
+async def test_unanswered_questions_page(models_dir, client, agent_client, web_crm) -> None:  # type: ignore[no-untyped-def]
     _fill(web_crm)
     manager, _ = await agent_client("manager")
     page = await manager.get("/dashboard/gaps?days=30")
