@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -18,6 +19,21 @@ def alembic_config(engine: Engine) -> Config:
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%"))
     return config
+
+
+#: Tables that share the CRM's database but belong to others: Rasa's SQL tracker store and the
+#: analytics package (its own Alembic chain). Schema comparisons and autogenerate leave them alone.
+FOREIGN_TABLES = frozenset({"events", "alembic_version_analytics"})
+FOREIGN_TABLE_PREFIXES = ("analytics_",)
+
+
+def is_crm_object(object_: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+    """Alembic ``include_object`` hook: False for the tables (and their indexes and constraints)
+    that other owners keep in the same database."""
+    table = name if type_ == "table" else getattr(getattr(object_, "table", None), "name", None)
+    if table is None:
+        return True
+    return table not in FOREIGN_TABLES and not table.startswith(FOREIGN_TABLE_PREFIXES)
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:

@@ -119,6 +119,8 @@ def test_one_script_tag_embeds_the_widget_with_its_options(new_page, static_site
     page.goto(f"{static_site}/embed.html")
     panel = page.get_by_role("dialog", name="Help desk")
     expect(panel).to_be_visible()
+    # Measure once the opening animation (a short scale-in) has finished.
+    panel.evaluate("el => Promise.all(el.getAnimations().map(a => a.finished))")
     box = panel.bounding_box()
     assert box is not None and box["width"] == 420
     assert page.evaluate("document.querySelector('[data-crmbot-chat]').chatWidget.allowList") == [
