@@ -11,12 +11,10 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, Float, ForeignKey, Integer, MetaData, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from crm_connector import migrate
 
 from crm_connector.models.base import NAMING_CONVENTION, UtcDateTime
 
@@ -152,34 +150,18 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 VERSION_TABLE = "alembic_version_analytics"
 
 
-def alembic_config(engine: Engine) -> Config:
-    config = Config(str(MIGRATIONS_DIR / "alembic.ini"))
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    config.set_main_option(
-        "sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%"))
-    return config
-
-
 def upgrade_analytics(engine: Engine, revision: str = "head") -> None:
     """Bring the analytics tables to ``revision`` (their own chain; the CRM's is untouched)."""
-    config = alembic_config(engine)
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+    migrate.upgrade(engine, revision, migrations_dir=MIGRATIONS_DIR)
 
 
 def downgrade_analytics(engine: Engine, revision: str) -> None:
-    config = alembic_config(engine)
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, revision)
+    migrate.downgrade(engine, revision, migrations_dir=MIGRATIONS_DIR)
 
 
 def analytics_revision(engine: Engine) -> str | None:
-    with engine.connect() as connection:
-        return MigrationContext.configure(
-            connection, opts={"version_table": VERSION_TABLE}).get_current_revision()
+    return migrate.current_revision(engine, version_table=VERSION_TABLE)
 
 
 def analytics_head(engine: Engine) -> str | None:
-    return ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+    return migrate.head_revision(engine, migrations_dir=MIGRATIONS_DIR)

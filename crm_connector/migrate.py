@@ -14,9 +14,11 @@ from sqlalchemy import Engine
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
-def alembic_config(engine: Engine) -> Config:
-    config = Config(str(MIGRATIONS_DIR / "alembic.ini"))
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+def alembic_config(engine: Engine, migrations_dir: Path = MIGRATIONS_DIR) -> Config:
+    """The Alembic configuration of ``migrations_dir`` (the CRM's by default; the analytics
+    package passes its own, which keeps its own version table) bound to ``engine``'s URL."""
+    config = Config(str(migrations_dir / "alembic.ini"))
+    config.set_main_option("script_location", str(migrations_dir))
     config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%"))
     return config
 
@@ -36,28 +38,29 @@ def is_crm_object(object_: Any, name: str | None, type_: str, reflected: bool, c
     return table not in FOREIGN_TABLES and not table.startswith(FOREIGN_TABLE_PREFIXES)
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+def upgrade(engine: Engine, revision: str = "head", *, migrations_dir: Path = MIGRATIONS_DIR) -> None:
     """Bring the database to ``revision`` (the newest by default)."""
-    config = alembic_config(engine)
+    config = alembic_config(engine, migrations_dir)
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 
 
-def downgrade(engine: Engine, revision: str) -> None:
-    config = alembic_config(engine)
+def downgrade(engine: Engine, revision: str, *, migrations_dir: Path = MIGRATIONS_DIR) -> None:
+    config = alembic_config(engine, migrations_dir)
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.downgrade(config, revision)
 
 
-def current_revision(engine: Engine) -> str | None:
+def current_revision(engine: Engine, *, version_table: str = "alembic_version") -> str | None:
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        return MigrationContext.configure(
+            connection, opts={"version_table": version_table}).get_current_revision()
 
 
-def head_revision(engine: Engine) -> str | None:
-    return ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+def head_revision(engine: Engine, *, migrations_dir: Path = MIGRATIONS_DIR) -> str | None:
+    return ScriptDirectory.from_config(alembic_config(engine, migrations_dir)).get_current_head()
 
 
 def is_up_to_date(engine: Engine) -> bool:
