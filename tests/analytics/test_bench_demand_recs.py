@@ -65,6 +65,7 @@ def test_bench_demand_writes_every_item_and_week(history: Path, tmp_path: Path) 
     assert {float(r["forecast_units"]) for r in predicted if r["stock_code"] == "NEW-ONE"} == {0.0}
     assert "items_without_history 1" in " ".join(result.output.split())
     assert "2011-10-04" in result.output and "mean4" in result.output
+    assert "mean top200" in " ".join(result.output.split())  # the gain averaged over cutoffs
 
 
 def test_bench_demand_refuses_broken_inputs(history: Path, tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.ensemble import HistGradientBoostingRegressor
 
 from analytics import (
     InvalidInputData,
@@ -21,7 +22,14 @@ from analytics import (
     wape,
     weekly_history,
 )
-from analytics.demand import actual_units, demand_report, score_forecast
+from analytics.demand import (
+    FEATURES,
+    LevelRatioRegressor,
+    actual_units,
+    build_pipeline,
+    demand_report,
+    score_forecast,
+)
 from crm_connector import CrmSettings, create_db_engine, create_session_factory
 from tests.support.stack import AS_OF
 
@@ -107,6 +115,33 @@ def test_forecast_covers_every_item_and_week_and_beats_the_baselines(
 def test_wape() -> None:
     assert wape(np.array([10.0, 0.0]), np.array([8.0, 1.0])) == pytest.approx(0.3)
     assert np.isnan(wape(np.array([0.0]), np.array([1.0])))
+
+
+def steady_products(levels: np.ndarray, seed: int) -> np.ndarray:
+    """Feature rows of products that sell about ``levels`` units a week, every week."""
+    rng = np.random.default_rng(seed)
+    rows = np.zeros((len(levels), len(FEATURES)))
+    for column, name in enumerate(FEATURES):
+        if name.startswith(("lag_", "mean_", "median_")):
+            rows[:, column] = levels * rng.uniform(0.9, 1.1, len(levels))
+    return rows
+
+
+def test_the_ratio_model_forecasts_a_bigger_product_at_its_own_scale() -> None:
+    """Trees cannot forecast beyond the units they saw; the ratio half of the ensemble can, so
+    a product outgrowing every other one in the history keeps a forecast of its own size."""
+    x = steady_products(np.random.default_rng(0).uniform(5, 50, 2000), seed=1)
+    position = {name: i for i, name in enumerate(FEATURES)}
+    y = 2 * (0.5 * x[:, position["mean_4"]] + 0.5 * x[:, position["mean_8"]] + 1)
+    big = steady_products(np.full(5, 1000.0), seed=2)
+
+    ratio = LevelRatioRegressor(HistGradientBoostingRegressor(loss="absolute_error")).fit(x, y)
+    predicted = ratio.predict(big)
+    assert np.all(np.abs(predicted / 2000 - 1) < 0.2), predicted
+    columns = list(FEATURES)
+    model = build_pipeline().fit(pd.DataFrame(x, columns=columns), y)
+    ensemble = model.predict(pd.DataFrame(big, columns=columns))
+    assert np.all(ensemble > 2 * y.max()), ensemble  # the ratio half lifts it past the history
 
 
 def test_the_model_survives_save_and_reload(lumpy: pd.DataFrame, tmp_path: Path) -> None:
