@@ -49,6 +49,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 import aiohttp  # noqa: E402
+import psutil  # noqa: E402
 
 from crm_connector import CrmSettings, create_db_engine, create_session_factory, upgrade_schema  # noqa: E402
 from crm_connector.demo import DemoConfig, seed_demo_data  # noqa: E402
@@ -160,8 +161,11 @@ class Stats:
     def summary(self) -> dict[str, Any]:
         lat = sorted(self.latencies_ms)
         elapsed = max(self.finished - self.started, 1e-9)
+        served = len(lat) + sum(self.errors.values()) + self.setup_turns
         return {
             "turns": len(lat),
+            "served_turns": served,
+            "served_turns_per_s": round(served / elapsed, 2),
             "errors": sum(self.errors.values()),
             "error_kinds": dict(self.errors),
             "seconds": round(elapsed, 2),
@@ -262,7 +266,9 @@ class Customer:
 
 
 async def run_phase(kind: str, url: str, *, workers: int, duration: float, max_turns: int,
-                    turns_per_customer: int, warmup: int, timeout: float) -> dict[str, Any]:
+                    turns_per_customer: int, warmup: int, timeout: float,
+                    processes: dict[str, list[psutil.Process]] | None = None) -> dict[str, Any]:
+    """One phase of one turn kind; with ``processes``, also their CPU per served turn."""
     stats = Stats()
     connector = aiohttp.TCPConnector(limit=workers + 2)
     async with aiohttp.ClientSession(connector=connector) as session:
@@ -280,6 +286,7 @@ async def run_phase(kind: str, url: str, *, workers: int, duration: float, max_t
 
         await asyncio.gather(*(warm_one(w) for w in range(workers)))
         budget = [max_turns]
+        cpu_before = cpu_seconds(processes or {})
         stats.started = time.perf_counter()
         deadline = stats.started + duration
 
@@ -301,7 +308,10 @@ async def run_phase(kind: str, url: str, *, workers: int, duration: float, max_t
 
         await asyncio.gather(*(worker(w) for w in range(workers)))
         stats.finished = time.perf_counter()
+        cpu_after = cpu_seconds(processes or {})
     out = stats.summary()
+    if processes:
+        out["cpu_ms_per_turn"] = cpu_per_turn(cpu_before, cpu_after, out["served_turns"])
     out["customers"] = workers
     out["warmup_errors"] = sum(warm_stats.errors.values())
     return out
@@ -325,6 +335,55 @@ async def time_parse(url: str, texts: list[str], seconds: float, timeout: float)
                 stats.latencies_ms.append(ms)
         stats.finished = time.perf_counter()
     return stats.summary()
+
+
+# --------------------------------------------------------------------------- CPU per turn
+
+def server_processes(servers: dict[str, int]) -> dict[str, list[psutil.Process]]:
+    """Each named server's process and its children (Sanic workers), found by pid."""
+    found: dict[str, list[psutil.Process]] = {}
+    for name, pid in servers.items():
+        with contextlib.suppress(psutil.Error):
+            root = psutil.Process(pid)
+            found[name] = [root, *root.children(recursive=True)]
+    return found
+
+
+def action_server_pid() -> int:
+    """The action server this script started (`python -m actions.server`)."""
+    for child in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            if "actions.server" in " ".join(child.cmdline()):
+                return child.pid
+    raise RuntimeError("the action server process was not found")
+
+
+def cpu_seconds(processes: dict[str, list[psutil.Process]]) -> dict[str, float]:
+    """User + system CPU seconds used so far by each server (all its processes)."""
+    used: dict[str, float] = {}
+    for name, procs in processes.items():
+        total = 0.0
+        for proc in procs:
+            with contextlib.suppress(psutil.Error):
+                times = proc.cpu_times()
+                total += times.user + times.system
+        used[name] = total
+    return used
+
+
+def cpu_per_turn(before: dict[str, float], after: dict[str, float],
+                 turns: int) -> dict[str, float]:
+    """CPU milliseconds each server spent per served turn (timed and untimed set-up turns).
+
+    Unlike wall-clock latency this hardly depends on what else the machine runs, and
+    `cores * 1000 / sum` is the throughput ceiling of the machine for that turn kind.
+    """
+    if turns <= 0:
+        return {}
+    per_turn = {name: round((after[name] - before[name]) * 1000 / turns, 1)
+                for name in after if name in before}
+    per_turn["total"] = round(sum(per_turn.values()), 1)
+    return per_turn
 
 
 # --------------------------------------------------------------------------- main
@@ -353,6 +412,14 @@ def table(results: dict[str, Any]) -> str:
         row(f"{title}: p99 ms", phase, "p99_ms")
         row(f"{title}: turns/s", phase, "turns_per_s")
         row(f"{title}: errors", phase, "errors")
+        row(f"{title}: served turns/s (with set-up turns)", phase, "served_turns_per_s")
+        for part in ("rasa", "actions", "total"):
+            cells = []
+            for kind, _ in cols:
+                value = (results["phases"].get(phase, {}).get(kind, {})
+                         .get("cpu_ms_per_turn", {}).get(part))
+                cells.append("–" if value is None else str(value))
+            lines.append(f"| {title}: CPU ms per turn, {part} | " + " | ".join(cells) + " |")
     cells = []
     for kind, _ in cols:
         value = results.get("parse", {}).get(kind, {}).get("p50_ms")
@@ -403,6 +470,7 @@ def main() -> int:
         print(f"work dir {work}; seeding the CRM", flush=True)
         crm = seed_crm(work)
         urls: dict[str, str] = {}
+        pids: dict[str, dict[str, int]] = {}
         if {"faq", "order"} & set(kinds):
             if args.model:
                 model = args.model.resolve()
@@ -425,6 +493,8 @@ def main() -> int:
                                        ready_timeout=300)
             procs.servers.append(server)
             urls["faq"] = urls["order"] = server.url
+            pids["faq"] = pids["order"] = {"rasa": server.process.pid,
+                                           "actions": action_server_pid()}
         if mood_init is not None and mood_log is not None:
             print("waiting for `rasa init` (moodbot training)", flush=True)
             code = mood_init.wait(timeout=900)
@@ -436,6 +506,7 @@ def main() -> int:
                                      ready_timeout=300)
             procs.servers.append(mood)
             urls["moodbot"] = mood.url
+            pids["moodbot"] = {"rasa": mood.process.pid}
 
         for phase, workers in (("sequential", 1), ("concurrent", args.concurrency)):
             results["phases"][phase] = {}
@@ -444,7 +515,8 @@ def main() -> int:
                 res = run_phase(kind, urls[kind], workers=workers, duration=args.duration,
                                 max_turns=args.max_turns,
                                 turns_per_customer=args.turns_per_customer,
-                                warmup=args.warmup, timeout=args.turn_timeout)
+                                warmup=args.warmup, timeout=args.turn_timeout,
+                                processes=server_processes(pids[kind]))
                 results["phases"][phase][kind] = asyncio.run(res)
                 results["phases"][phase][kind]["loadavg_after"] = loadavg()
                 print(f"  {json.dumps(results['phases'][phase][kind])}", flush=True)

@@ -36,13 +36,16 @@ RASA_ENV: Mapping[str, str] = {
     "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
     "PYTHONUNBUFFERED": "1",
 }
-#: The action server's numeric libraries (torch, FAISS, OpenBLAS) use one thread per operation.
-#: It answers several conversations at once on few cores: with a thread pool per operation on
-#: top, the pools' threads wait for each other's cores (an FAQ query encoding took 220-700 ms
-#: instead of 33-55 ms with 2 torch threads on the loaded 2-core machine, see
-#: benchmarks/README.md). Overridable from the calling environment. Not applied to Rasa
-#: (its effect there was not measured) nor to training.
+#: Serving processes (the action server, each Rasa worker) run their numeric libraries (torch,
+#: FAISS, OpenBLAS, TensorFlow) with one thread per operation. A server answers several
+#: conversations at once on few cores, and Rasa runs one worker per core: with a thread pool per
+#: tiny operation on top, the pools' threads wait for each other's cores (an FAQ query encoding
+#: took 220-700 ms instead of 33-55 ms with 2 torch threads on the loaded 2-core machine, see
+#: benchmarks/README.md). Overridable from the calling environment. Not applied to training.
 SERVING_THREADS_ENV: Mapping[str, str] = {"OMP_NUM_THREADS": "1"}
+#: Rasa's own names for TensorFlow's thread pools (read by `rasa run`).
+RASA_SERVING_THREADS_ENV: Mapping[str, str] = {"TF_INTRA_OP_PARALLELISM_THREADS": "1",
+                                               "TF_INTER_OP_PARALLELISM_THREADS": "1"}
 _LEAKING = ("PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV", "CONDA_PREFIX")
 #: What a trained model depends on: a change in any of these means training again.
 TRAINING_INPUTS = ("bot/config.yml", "bot/domain.yml", "bot/domain", "bot/data", "nlu_data",
@@ -74,24 +77,37 @@ def tracker_store_env(crm: CrmSettings) -> dict[str, str]:
             "TRACKER_URL": tracker_url}
 
 
+def lock_store_path(settings: PlatformSettings, crm: CrmSettings) -> Path:
+    """The SQLite file of Rasa's conversation locks (bot/endpoints.yml reads ``RASA_LOCK_DB``):
+    next to an SQLite CRM file, else in ``var/``. All Rasa workers of one platform share it."""
+    url = make_url(crm.database_url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        database = Path(url.database).resolve()
+        return database.with_name(f"{database.stem}-rasa-locks.sqlite")
+    return settings.project_root / "var" / "rasa-locks.sqlite"
+
+
 def process_env(
     settings: PlatformSettings, crm: CrmSettings, *, rasa: bool, serving: bool = True
 ) -> dict[str, str]:
     """The environment of a child process: this one's, plus what wires the parts together.
 
-    ``serving``: the action server as a server (one thread per numeric operation, see
-    ``SERVING_THREADS_ENV``) rather than a one-off job.
+    ``serving``: a server (one thread per numeric operation, see ``SERVING_THREADS_ENV``)
+    rather than a one-off job such as training.
     """
     env = {k: v for k, v in os.environ.items() if k not in _LEAKING}
-    if serving and not rasa:
-        for name, value in SERVING_THREADS_ENV.items():
+    if serving:
+        threads = {**SERVING_THREADS_ENV, **(RASA_SERVING_THREADS_ENV if rasa else {})}
+        for name, value in threads.items():
             env.setdefault(name, value)
     env["PYTHONPATH"] = str(settings.project_root)
     env["CRM_DATABASE_URL"] = crm.database_url
     env["ACTION_ENDPOINT_URL"] = settings.action_url
     env.update(tracker_store_env(crm))
+    env["RASA_LOCK_DB"] = str(lock_store_path(settings, crm))
     if rasa:
         env.update(RASA_ENV)
+        env.setdefault("SANIC_WORKERS", str(settings.rasa_workers))
     else:
         env.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONUNBUFFERED": "1",
                     "SANIC_HOST": settings.host})

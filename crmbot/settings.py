@@ -23,6 +23,12 @@ class PlatformSettings(BaseSettings):
     models_dir: Path = PROJECT_ROOT / "var" / "models"
     rasa_venv: Path = PROJECT_ROOT / ".venv-rasa"
     startup_timeout_seconds: float = Field(default=300.0, gt=0)
+    rasa_workers: int = Field(
+        default=2, ge=1, le=32,
+        description="Rasa server processes (Sanic workers) sharing the port. Rasa handles a "
+                    "turn on one core, so one per core serves more customers at once; they "
+                    "share conversations through the tracker store and the lock store "
+                    "(bot/endpoints.yml).")
 
     @property
     def rasa_url(self) -> str:

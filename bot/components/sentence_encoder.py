@@ -81,6 +81,9 @@ class SentenceEncoder:
         self.normalize = any(m.get("type", "").endswith("Normalize") for m in modules)
         self._tokenizer, self._model = self._load()
         self.dim = int(self._model.config.hidden_size)
+        # Trace the TensorFlow graph now: the first call traces it, which takes seconds (in
+        # every Rasa worker process), and must not be paid by the first customer's message.
+        self._encode_batch(["warm up"])
 
     def _load(self) -> tuple[Any, Any]:
         # Imported here: loading TensorFlow and transformers takes seconds.

@@ -209,15 +209,19 @@ def test_product_lookup_and_entity_annotations(nlu_items: list[dict[str, Any]]) 
     assert annotated["phone"] >= 3
 
 
-def test_endpoints_take_action_server_and_tracker_store_from_the_environment() -> None:
+def test_endpoints_take_action_server_and_stores_from_the_environment() -> None:
     endpoints = _load_yaml(BOT / "endpoints.yml")
     assert endpoints["action_endpoint"]["url"] == "${ACTION_ENDPOINT_URL}"
     assert endpoints["tracker_store"] == {
-        "type": "SQL",
+        "type": "bot.components.sql_tracker_store.SQLTrackerStore",
         "dialect": "${TRACKER_DIALECT}",
         "db": "${TRACKER_DB}",
     }
-    assert endpoints["lock_store"]["type"] == "in_memory"
+    # shared by several Rasa worker processes, without a Redis server
+    assert endpoints["lock_store"] == {
+        "type": "bot.components.sqlite_lock_store.SQLiteLockStore",
+        "path": "${RASA_LOCK_DB}",
+    }
     assert set(_load_yaml(BOT / "credentials.yml")) == {"rest"}
 
 
@@ -364,3 +368,32 @@ def test_dialogue_policies_train_on_the_states_they_predict_with(
     assert probe["story_trackers"] > 100 and probe["stale_before"] > 0, probe
     assert probe["differ_from_prediction"] == 0, probe
     assert probe["best_accuracy"] >= 0.99, probe
+
+
+@pytest.mark.slow
+def test_serving_components_change_speed_not_answers(
+    rasa_bin: Path, bot_env: dict[str, str], bot_project: Path, core_model: Path, tmp_path: Path
+) -> None:
+    """bot.components' serving parts (benchmarks/README.md, "Chat latency"): TED's prediction
+    cache gives TED's own predictions; the compiled validator of action-server responses gives
+    Rasa's verdicts and messages; the SQLite lock store hands out each ticket once when two
+    processes ask at the same time."""
+    out = tmp_path / "serving.json"
+    result = subprocess.run(
+        [str(rasa_bin.parent / "python"), str(Path(__file__).parent / "serving_probe.py"),
+         str(core_model), str(out)],
+        cwd=bot_project, env={**bot_env, "PYTHONPATH": str(bot_project)},
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
+    probe = json.loads(out.read_text(encoding="utf-8"))
+
+    ted = probe["ted"]
+    assert ted["predictions"] >= 100 and ted["cache_hits"] > 0, ted
+    assert ted["max_difference"] == 0.0, ted
+    validation = probe["validation"]
+    assert validation["installed"]
+    assert validation["compiled"] == validation["original"]
+    assert validation["original"].count("valid") == 3
+    assert probe["locks"] == {"issued": 400, "distinct": 400, "held": True,
+                              "after_cleanup": True}
