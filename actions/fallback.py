@@ -49,7 +49,7 @@ class ActionDefaultFallback(GuardedAction):
         answer: FaqAnswer | None = None
         try:
             text = latest_text(tracker, context.settings.max_input_chars)
-            answer = await faq_answer(context, text)
+            answer = await faq_answer(context, text, tracker.latest_message)
         except KnowledgeError as exc:
             log.error("fallback without FAQ retrieval (%s)", exc.code)
         if answer is not None:

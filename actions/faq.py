@@ -7,6 +7,7 @@ does not know and offers a person (``utter_offer_human``); it never guesses.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from rasa_sdk import Tracker
 from rasa_sdk.events import EventType
@@ -21,11 +22,21 @@ NOT_KNOWN = "Sorry, I don't know the answer to that, and I'd rather not guess."
 FAQ_OFF = "I can't answer questions from our help pages right now."
 
 
-async def faq_answer(context: ActionContext, text: str) -> FaqAnswer | None:
-    """The FAQ answering ``text`` (loading the retriever on first use), or ``None``."""
+async def faq_answer(context: ActionContext, text: str,
+                     parse_data: dict[str, Any] | None = None) -> FaqAnswer | None:
+    """The FAQ answering ``text`` (loading the retriever on first use), or ``None``.
+
+    ``parse_data``: the message's NLU result; its sentence vector, when it is one of ``text``,
+    saves encoding the text again (``knowledge.query_vector``).
+    """
     if not text or not context.faq_enabled:
         return None
-    return await asyncio.to_thread(lambda: context.faq().answer(text))
+
+    def answer() -> FaqAnswer | None:
+        retriever = context.faq()
+        return retriever.answer(text, known=retriever.known_vector(parse_data))
+
+    return await asyncio.to_thread(answer)
 
 
 def say_faq_answer(dispatcher: CollectingDispatcher, answer: FaqAnswer) -> None:
@@ -44,7 +55,8 @@ class ActionAnswerFaq(GuardedAction):
         if not context.faq_enabled:
             offer_person(dispatcher, FAQ_OFF)
             return []
-        answer = await faq_answer(context, latest_text(tracker, context.settings.max_input_chars))
+        answer = await faq_answer(context, latest_text(tracker, context.settings.max_input_chars),
+                                  tracker.latest_message)
         if answer is None:
             offer_person(dispatcher, NOT_KNOWN)
         else:

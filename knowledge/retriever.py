@@ -21,10 +21,11 @@ from typing import Any
 import numpy as np
 
 from knowledge.corpus import Faq, load_corpus
-from knowledge.embedder import Embedder
-from knowledge.errors import IndexNotFound, IndexStale
+from knowledge.embedder import Embedder, packaged_model_path
+from knowledge.errors import IndexNotFound, IndexStale, ModelUnavailable
 from knowledge.index import FaqIndex, Layout, build_index, centre_and_normalise, load_index
 from knowledge.lexical import LexicalScorer
+from knowledge.query_vector import QueryVector, from_parse_data, model_id_for
 from knowledge.settings import KnowledgeSettings
 from knowledge.text import normalise_query
 
@@ -79,6 +80,12 @@ class FaqRetriever:
         self._lexical = LexicalScorer(self.faqs)
         self.weights = {"question": 1.0, "doc": settings.doc_weight,
                         "word": settings.word_weight, "char": settings.char_weight}
+        try:
+            packaged: Path | None = packaged_model_path()
+        except ModelUnavailable:
+            packaged = None
+        #: Id of the model, for reusing the NLU's sentence vectors (None: never reused).
+        self.vector_model_id = model_id_for(embedder.path, packaged)
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
@@ -127,9 +134,16 @@ class FaqRetriever:
         return cls(faqs, load_index(faqs, embedder, settings), embedder, settings)
 
     # -- queries ------------------------------------------------------------------------------
-    def component_scores(self, queries: Sequence[str]) -> dict[str, np.ndarray[Any, Any]]:
-        """Each signal separately, shape (len(queries), number of FAQs); queries normalised."""
-        vectors = centre_and_normalise(self.embedder.encode(queries), self._centre)
+    def component_scores(
+        self, queries: Sequence[str], vectors: np.ndarray[Any, Any] | None = None
+    ) -> dict[str, np.ndarray[Any, Any]]:
+        """Each signal separately, shape (len(queries), number of FAQs); queries normalised.
+
+        ``vectors``: the queries' sentence vectors if already known (else they are encoded).
+        """
+        if vectors is None:
+            vectors = self.embedder.encode(queries)
+        vectors = centre_and_normalise(vectors, self._centre)
         sims, rows = self.index.index.search(vectors, self.index.index.ntotal)
         by_row = np.empty_like(sims)
         np.put_along_axis(by_row, rows, sims, axis=1)
@@ -145,33 +159,51 @@ class FaqRetriever:
             "char": self._lexical.char_scores(queries),
         }
 
-    def scores(self, queries: Sequence[str]) -> np.ndarray[Any, Any]:
+    def scores(
+        self, queries: Sequence[str], vectors: np.ndarray[Any, Any] | None = None
+    ) -> np.ndarray[Any, Any]:
         """Fused scores, shape (len(queries), number of FAQs); queries already normalised."""
         if not queries:
             return np.zeros((0, len(self.faqs)), dtype=np.float32)
-        return fuse(self.component_scores(queries), self.weights)
+        return fuse(self.component_scores(queries, vectors), self.weights)
 
-    def search_many(self, queries: Sequence[object], k: int = 5) -> list[list[FaqHit]]:
-        """Top-``k`` FAQs for each query, best first; an unsearchable query gets ``[]``."""
+    def search_many(
+        self, queries: Sequence[object], k: int = 5, known: QueryVector | None = None
+    ) -> list[list[FaqHit]]:
+        """Top-``k`` FAQs for each query, best first; an unsearchable query gets ``[]``.
+
+        ``known``: a sentence vector the NLU already computed (``knowledge.query_vector``),
+        used for a query whose cleaned text it was computed from.
+        """
         k = max(0, min(int(k), len(self.faqs)))
         clean = [normalise_query(q, max_chars=self.settings.max_query_chars) for q in queries]
         results: list[list[FaqHit]] = [[] for _ in clean]
         todo = [i for i, q in enumerate(clean) if q] if k else []
-        for start in range(0, len(todo), _QUERY_BATCH):
-            batch = todo[start : start + _QUERY_BATCH]
-            scores = self.scores([clean[i] for i in batch])
+        if known is not None and len(todo) == 1 and known.is_for(clean[todo[0]]):
+            batches = [(todo, known.vector[np.newaxis, :])]
+        else:
+            batches = [(todo[s : s + _QUERY_BATCH], None) for s in range(0, len(todo), _QUERY_BATCH)]
+        for batch, vectors in batches:
+            scores = self.scores([clean[i] for i in batch], vectors)
             top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
             for row, i in enumerate(batch):
                 results[i] = [self._hit(j, float(scores[row, j])) for j in top[row]]
         return results
 
-    def search(self, query: object, k: int = 5) -> list[FaqHit]:
+    def search(self, query: object, k: int = 5, known: QueryVector | None = None) -> list[FaqHit]:
         """Top-``k`` FAQs for one query (any text: empty, huge, markup... never raises)."""
-        return self.search_many([query], k=k)[0]
+        return self.search_many([query], k=k, known=known)[0]
 
-    def answer(self, query: object) -> FaqAnswer | None:
+    def known_vector(self, parse_data: object) -> QueryVector | None:
+        """The sentence vector in a message's parse data, if it can stand in for encoding."""
+        if not isinstance(parse_data, dict):
+            return None
+        return from_parse_data(parse_data, model_id=self.vector_model_id,
+                               dimension=int(self.index.index.d))
+
+    def answer(self, query: object, known: QueryVector | None = None) -> FaqAnswer | None:
         """The best FAQ if its score reaches the threshold, else ``None`` (hand over / rephrase)."""
-        hits = self.search(query, k=1)
+        hits = self.search(query, k=1, known=known)
         if not hits or hits[0].score < self.threshold:
             return None
         best = hits[0]

