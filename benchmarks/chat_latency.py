@@ -24,8 +24,8 @@ webhook latency into NLU and the rest (tracker store, policies, action server).
 
 from __future__ import annotations
 
-import argparse
 import _thread
+import argparse
 import asyncio
 import contextlib
 import datetime as dt

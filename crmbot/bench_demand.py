@@ -81,11 +81,10 @@ def demand(history_path: Path, cutoff: str, weeks: int, items_path: Path, out_pa
     """Forecast weekly units for ITEMS from HISTORY, write PRED, optionally backtest."""
     from tqdm.auto import tqdm
 
-    from crmbot.cmd_bench import echo_metrics, write_csv
-
     from analytics import AnalyticsError
     from analytics.demand import backtest, fit_demand_model, forecast, weekly_history
     from analytics.transactions import read_transactions
+    from crmbot.cmd_bench import echo_metrics, write_csv
 
     items = read_items(items_path)
     try:

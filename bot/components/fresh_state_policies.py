@@ -41,7 +41,7 @@ from __future__ import annotations
 import copy
 import json
 from collections import OrderedDict
-from typing import Any, Dict, List, Optional, Text  # noqa: UP035 - Rasa's graph validation compares these
+from typing import Any, Dict, List, Optional  # noqa: UP035 - Rasa's graph validation compares these
 
 from rasa.core.featurizers.precomputation import MessageContainerForCoreFeaturization
 from rasa.core.policies.memoization import MemoizationPolicy as RasaMemoizationPolicy
@@ -85,7 +85,7 @@ class TEDPolicy(RasaTEDPolicy):
     predictions cached by dialogue-state window (see the module docstring)."""
 
     @staticmethod
-    def get_default_config() -> Dict[Text, Any]:  # noqa: UP006
+    def get_default_config() -> Dict[str, Any]:  # noqa: UP006
         return {**RasaTEDPolicy.get_default_config(),
                 "prediction_cache_size": DEFAULT_PREDICTION_CACHE_SIZE}
 
@@ -97,7 +97,7 @@ class TEDPolicy(RasaTEDPolicy):
         self,
         tracker: DialogueStateTracker,
         domain: Domain,
-        rule_only_data: Optional[Dict[Text, Any]] = None,  # noqa: UP006, UP007
+        rule_only_data: Optional[Dict[str, Any]] = None,  # noqa: UP006, UP007
         precomputations: Optional[MessageContainerForCoreFeaturization] = None,  # noqa: UP007
         **kwargs: Any,
     ) -> PolicyPrediction:
@@ -121,7 +121,7 @@ class TEDPolicy(RasaTEDPolicy):
 
     def _state_key(
         self, tracker: DialogueStateTracker, domain: Domain,
-        rule_only_data: Optional[Dict[Text, Any]],  # noqa: UP006, UP007
+        rule_only_data: Optional[Dict[str, Any]],  # noqa: UP006, UP007
     ) -> str:
         """The dialogue states TED featurizes for this prediction (as in `_featurize_tracker`:
         the intent version, plus the text version after a user message of an e2e model)."""

@@ -28,7 +28,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Optional, Text  # noqa: UP035 - Rasa's signatures
+from typing import Any, Optional  # noqa: UP035 - Rasa's signatures
 
 from rasa.core.lock import TicketLock
 from rasa.core.lock_store import LOCK_LIFETIME, LockError, LockStore
@@ -42,7 +42,7 @@ class SQLiteLockStore(LockStore):
     """Rasa ticket locks in a SQLite file shared by all server processes (see module)."""
 
     def __init__(self, endpoint_config: Optional[EndpointConfig] = None,  # noqa: UP007
-                 path: Optional[Text] = None) -> None:  # noqa: UP007
+                 path: Optional[str] = None) -> None:  # noqa: UP007
         kwargs: dict[str, Any] = dict(endpoint_config.kwargs) if endpoint_config else {}
         path = path or kwargs.get("path") or (endpoint_config.url if endpoint_config else None)
         if not path:
@@ -80,13 +80,13 @@ class SQLiteLockStore(LockStore):
             raise
         db.execute("COMMIT")
 
-    def get_lock(self, conversation_id: Text) -> Optional[TicketLock]:  # noqa: UP007
+    def get_lock(self, conversation_id: str) -> Optional[TicketLock]:  # noqa: UP007
         row = self._connection().execute(
             "SELECT lock FROM rasa_lock WHERE conversation_id = ?", (conversation_id,)
         ).fetchone()
         return TicketLock.from_dict(json.loads(row[0])) if row else None
 
-    def delete_lock(self, conversation_id: Text) -> None:
+    def delete_lock(self, conversation_id: str) -> None:
         deleted = self._connection().execute(
             "DELETE FROM rasa_lock WHERE conversation_id = ?", (conversation_id,)).rowcount
         self._log_deletion(conversation_id, deleted > 0)
@@ -98,7 +98,7 @@ class SQLiteLockStore(LockStore):
             (lock.conversation_id, lock.dumps()))
 
     # -- read-modify-write steps, each one transaction -------------------------------------
-    def issue_ticket(self, conversation_id: Text, lock_lifetime: float = LOCK_LIFETIME) -> int:
+    def issue_ticket(self, conversation_id: str, lock_lifetime: float = LOCK_LIFETIME) -> int:
         try:
             with self._transaction():
                 lock = self.get_or_create_lock(conversation_id)
@@ -108,10 +108,10 @@ class SQLiteLockStore(LockStore):
             raise LockError(f"Error while acquiring lock. Error:\n{exc}") from exc
         return ticket
 
-    def update_lock(self, conversation_id: Text) -> None:
+    def update_lock(self, conversation_id: str) -> None:
         with self._transaction():
             super().update_lock(conversation_id)
 
-    def cleanup(self, conversation_id: Text, ticket_number: int) -> None:
+    def cleanup(self, conversation_id: str, ticket_number: int) -> None:
         with self._transaction():
             super().cleanup(conversation_id, ticket_number)
