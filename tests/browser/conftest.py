@@ -114,7 +114,11 @@ class LiveGateway:
         self.agent_name = agent_name
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: a gateway's redelivery task delivers every pending customer message
+# of the database it serves, so one left running would also deliver the messages of later tests
+# that share the end-to-end database (each with a gateway of its own) to the session's Rasa
+# server, and those messages would reach the bot twice.
+@pytest.fixture(scope="module")
 def live_gateway(rasa_server, e2e_crm) -> Iterator[LiveGateway]:  # type: ignore[no-untyped-def]
     import asyncio
     import datetime as dt
