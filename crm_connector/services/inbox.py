@@ -21,12 +21,19 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_connector.db import db_boundary
-from crm_connector.errors import AgentNotFound, ConversationNotFound, ConversationStateConflict, InvalidInput
+from crm_connector.errors import (
+    AgentNotFound,
+    ConversationNotFound,
+    ConversationStateConflict,
+    InvalidInput,
+)
 from crm_connector.models import (
     AgentRole,
     AgentUser,
@@ -157,6 +164,23 @@ def add_note(session: Session, conversation_id: int, agent: AgentView, text: str
                                   agent_id=agent.id, internal=True)
 
 
+def _act_on_owned(
+    session: Session, conversation_id: int, agent: AgentView, kind: ConversationEventKind,
+    change: Callable[[SupportConversation], None], *, now: dt.datetime, **event: Any,
+) -> ConversationView:
+    """An agent's (or a supervisor's) step on a conversation they may act on: lock it, apply
+    ``change``, and record ``kind`` with the status it had before."""
+    row = locked_conversation(session, conversation_id)
+    _owned(row, agent, supervisor_ok=True)
+    before = row.status
+    change(row)
+    row.updated_at = now
+    record_event(session, row, kind, actor=_actor(agent), now=now, from_status=before,
+                 agent_id=agent.id, **event)
+    session.flush()
+    return conversation_view(session, row, now)
+
+
 @db_boundary
 def transfer_conversation(
     session: Session, conversation_id: int, agent: AgentView, target_agent_id: int, *, now: dt.datetime,
@@ -166,50 +190,44 @@ def transfer_conversation(
     target = session.get(AgentUser, target_agent_id)
     if target is None or not target.active:
         raise AgentNotFound("No active agent with that id.")
-    row = locked_conversation(session, conversation_id)
-    _owned(row, agent, supervisor_ok=True)
-    if row.assigned_agent_id == target.id:
-        raise ConversationStateConflict("That agent owns the conversation already.")
-    previous = row.assigned_agent_id
-    row.assigned_agent_id = target.id
-    row.updated_at = now
-    record_event(session, row, ConversationEventKind.TRANSFERRED, actor=_actor(agent), now=now,
-                 from_status=row.status, agent_id=agent.id, target_agent_id=target.id)
-    session.flush()
-    log.info("conversation %s transferred from agent %s to agent %s", row.id, previous, target.id)
-    return conversation_view(session, row, now)
+
+    previous: list[int | None] = []
+
+    def reassign(row: SupportConversation) -> None:
+        if row.assigned_agent_id == target.id:
+            raise ConversationStateConflict("That agent owns the conversation already.")
+        previous.append(row.assigned_agent_id)
+        row.assigned_agent_id = target.id
+
+    view = _act_on_owned(session, conversation_id, agent, ConversationEventKind.TRANSFERRED,
+                         reassign, now=now, target_agent_id=target.id)
+    log.info("conversation %s transferred from agent %s to agent %s", view.id, previous[0], target.id)
+    return view
 
 
 @db_boundary
 def resolve_conversation(session: Session, conversation_id: int, agent: AgentView, *, now: dt.datetime) -> ConversationView:
-    row = locked_conversation(session, conversation_id)
-    _owned(row, agent, supervisor_ok=True)
-    before = row.status
-    row.status = ConversationStatus.CLOSED
-    row.closed_at = now
-    row.updated_at = now
-    row.rating = None
-    row.rating_comment = None
-    record_event(session, row, ConversationEventKind.RESOLVED, actor=_actor(agent), now=now,
-                 from_status=before, agent_id=agent.id)
-    session.flush()
-    log.info("conversation %s resolved by agent %s", row.id, agent.id)
-    return conversation_view(session, row, now)
+    def close(row: SupportConversation) -> None:
+        row.status = ConversationStatus.CLOSED
+        row.closed_at = now
+        row.rating = None
+        row.rating_comment = None
+
+    view = _act_on_owned(session, conversation_id, agent, ConversationEventKind.RESOLVED, close, now=now)
+    log.info("conversation %s resolved by agent %s", view.id, agent.id)
+    return view
 
 
 @db_boundary
 def hand_back_to_bot(session: Session, conversation_id: int, agent: AgentView, *, now: dt.datetime) -> ConversationView:
-    row = locked_conversation(session, conversation_id)
-    _owned(row, agent, supervisor_ok=True)
-    before = row.status
-    row.status = ConversationStatus.BOT
-    row.assigned_agent_id = None
-    row.updated_at = now
-    record_event(session, row, ConversationEventKind.HANDED_BACK, actor=_actor(agent), now=now,
-                 from_status=before, agent_id=agent.id)
-    session.flush()
-    log.info("conversation %s handed back to the bot by agent %s", row.id, agent.id)
-    return conversation_view(session, row, now)
+    def to_bot(row: SupportConversation) -> None:
+        row.status = ConversationStatus.BOT
+        row.assigned_agent_id = None
+
+    view = _act_on_owned(session, conversation_id, agent, ConversationEventKind.HANDED_BACK, to_bot,
+                         now=now)
+    log.info("conversation %s handed back to the bot by agent %s", view.id, agent.id)
+    return view
 
 
 @db_boundary
