@@ -32,6 +32,7 @@ from web import views_chat, views_inbox
 from web.auth import setup_sessions
 from web.errors import WebError
 from web.gateway import Gateway
+from web.origins import cors_middleware
 from web.rasa import RasaClient
 from web.settings import WebSettings
 from web.state import (
@@ -159,7 +160,9 @@ def _register_channels(app: web.Application) -> None:
 
 def init_app(settings: WebSettings, crm: CrmSettings | None = None, *,
              static_dir: Path | None = None) -> web.Application:
-    app = web.Application(middlewares=[error_middleware], client_max_size=256 * 1024)
+    # CORS outermost: the chat API's error responses must carry its headers too.
+    app = web.Application(middlewares=[cors_middleware, error_middleware],
+                          client_max_size=256 * 1024)
     app[SETTINGS] = settings
     app[CRM_SETTINGS] = crm or CrmSettings()
     app[STATIC_DIR] = static_dir or WEB_DIR / "static"

@@ -29,6 +29,7 @@ from crm_connector import (
 from web.auth import derive_key
 from web.errors import BadRequest, Unauthorized, WebError
 from web.gateway import WEB_CHANNEL
+from web.origins import check_chat_socket_origin
 from web.serialize import message_json
 from web.state import CRM_SETTINGS, GATEWAY, SESSIONS, SETTINGS, in_transaction, utcnow
 
@@ -122,7 +123,9 @@ def _widget_options(request: web.Request) -> dict[str, Any]:
 
 
 async def chat_socket(request: web.Request) -> web.WebSocketResponse:
-    """WS /ws/chat?token=...: history first, then messages both ways (docs/web-api.md)."""
+    """WS /ws/chat?token=...: history first, then messages both ways (docs/web-api.md).
+    A browser page on a site that may not embed the widget is refused (403) first."""
+    check_chat_socket_origin(request)
     claims = read_conversation_token(request, request.query.get("token"))
     sender = claims["sub"]
     metadata = {"shop_token": claims["shop"]} if claims.get("shop") else None
