@@ -171,6 +171,7 @@ from crm_connector.errors import (  # noqa: E402
 )
 from crm_connector.models import (  # noqa: E402
     AgentRole,
+    ChannelDeliveryState,
     ConversationEventKind,
     DeliveryState,
     MessageAuthor,
@@ -178,6 +179,7 @@ from crm_connector.models import (  # noqa: E402
 from crm_connector.services import (  # noqa: E402
     AgentView,
     CannedReplyView,
+    ChannelDeliveryView,
     ConversationView,
     CustomerProfile,
     InboxView,
@@ -196,6 +198,7 @@ from crm_connector.services import (  # noqa: E402
     create_agent_user,
     customer_profile,
     find_conversation,
+    finish_channel_delivery,
     get_agent,
     get_conversation,
     hand_back_to_bot,
@@ -209,8 +212,12 @@ from crm_connector.services import (  # noqa: E402
     pending_customer_messages,
     queue_for_person,
     rate_conversation,
+    record_channel_delivery,
+    release_delivery_attempt,
     resolve_conversation,
+    resume_channel_deliveries,
     set_agent_password,
+    start_delivery_attempt,
     store_customer_message,
     store_outgoing_message,
     sync_after_bot_turn,
@@ -219,7 +226,8 @@ from crm_connector.services import (  # noqa: E402
 from crm_connector.services import INBOX_API  # noqa: E402
 
 __all__ += [
-    "AgentNotFound", "AgentRole", "AgentUserExists", "ConversationEventKind",
-    "ConversationNotFound", "ConversationStateConflict", "DeliveryState", "MessageAuthor",
+    "AgentNotFound", "AgentRole", "AgentUserExists", "ChannelDeliveryState",
+    "ConversationEventKind", "ConversationNotFound", "ConversationStateConflict", "DeliveryState",
+    "MessageAuthor",
     *INBOX_API,
 ]

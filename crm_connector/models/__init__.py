@@ -20,6 +20,8 @@ from crm_connector.models.support import (
     AgentUser,
     AuditLog,
     CannedReply,
+    ChannelDelivery,
+    ChannelDeliveryState,
     ConversationEvent,
     ConversationEventKind,
     ConversationMessage,
@@ -34,5 +36,5 @@ __all__ = [
     "Payment", "PaymentStatus", "Product", "Refund", "RefundItem", "RefundStatus", "SalesOrder",
     "Shipment", "ShipmentEvent", "ShipmentStatus", "SupportConversation", "utcnow",
     "CannedReply", "ConversationEvent", "ConversationEventKind", "ConversationMessage",
-    "DeliveryState", "MessageAuthor",
+    "DeliveryState", "MessageAuthor", "ChannelDelivery", "ChannelDeliveryState",
 ]

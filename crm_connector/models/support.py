@@ -186,3 +186,63 @@ class CannedReply(Base):
     text: Mapped[str] = mapped_column(Text)
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+# --- Outgoing messages to messaging channels (Telegram, ...): a durable outbox ---
+
+
+class ChannelDeliveryState(enum.StrEnum):
+    """Where an outgoing message to a messaging channel stands.
+
+    ``pending``: stored, not sent yet (queued, or waiting out a 429/5xx); queued again when the
+    gateway starts. ``sending``: a request is on the wire; found at start-up (the process
+    stopped mid-request) it becomes ``uncertain``. ``sent``: the provider accepted it
+    (``provider_message_id``). ``failed``: refused, or the provider stayed unavailable through
+    every retry; kept for the inbox or a manual retry. ``uncertain``: the request may have
+    reached the provider without an answer; never sent again automatically.
+    """
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    UNCERTAIN = "uncertain"
+
+
+class ChannelDelivery(Base):
+    """One message the gateway sends a customer through a messaging channel (its outbox row).
+
+    Written before the provider is called, so nothing queued is lost when the process stops.
+    ``delivery_key`` (unique per channel; None for frames without one, such as a rating prompt)
+    sends each key at most once, across restarts. ``last_error`` is a short code, never the
+    provider's text. A row goes with its conversation message (``ondelete`` cascade), so erasing
+    a conversation erases what was sent in it.
+    """
+
+    __tablename__ = "channel_delivery"
+    __table_args__ = (
+        UniqueConstraint("channel", "delivery_key", name="uq_channel_delivery_channel_key"),
+        Index("ix_channel_delivery_channel_state_id", "channel", "state", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    #: The provider's conversation id (Telegram: the chat id).
+    external_conversation_id: Mapped[str] = mapped_column(String(128))
+    delivery_key: Mapped[str | None] = mapped_column(String(128))
+    conversation_message_id: Mapped[int | None] = mapped_column(
+        # Named here: the naming convention's name would pass PostgreSQL's 63-character limit.
+        ForeignKey("conversation_message.id", ondelete="CASCADE",
+                   name="fk_channel_delivery_conversation_message_id"),
+        index=True,
+    )
+    text: Mapped[str] = mapped_column(Text)
+    #: The provider's keyboard (Telegram: ``inline_keyboard`` rows).
+    buttons: Mapped[list[list[dict[str, str]]] | None] = mapped_column(JSON)
+    state: Mapped[ChannelDeliveryState] = mapped_column(default=ChannelDeliveryState.PENDING)
+    #: Requests made so far (each retry after a 429 or 5xx counts).
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[dt.datetime | None]
+    provider_message_id: Mapped[str | None] = mapped_column(String(64))

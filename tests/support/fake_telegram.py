@@ -3,7 +3,11 @@
 It answers ``POST /bot<token>/<method>`` like the real API: ``{"ok": true, "result": ...}``,
 401 for a wrong token. Every call is recorded in ``attempts``; the ones it answered with
 success in ``calls`` (``sent_messages`` filters ``sendMessage``). ``fail_next(n, status)`` makes
-the next ``n`` calls fail with 429 (with ``retry_after``) or a 5xx, before anything is "sent".
+the next ``n`` calls fail with 429 (with ``retry_after``) or a 5xx, before anything is "sent";
+``clear_failures()`` forgets the ones not used yet. ``drop_next(n)`` reads the next ``n``
+requests and closes the connection without an answer (the client cannot know whether the
+message went out; recorded in ``attempts`` with status 0); ``hold_next(n)`` reads them and
+never answers until ``release()`` (or ``close``), then answers 503.
 """
 
 from __future__ import annotations
@@ -30,12 +34,31 @@ class FakeTelegram:
     attempts: list[Call] = field(default_factory=list)
     calls: list[Call] = field(default_factory=list)
     _failures: list[tuple[int, int | None]] = field(default_factory=list)
+    _drops: int = 0
+    _holds: int = 0
+    _released: asyncio.Event = field(default_factory=asyncio.Event)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
     url: str = ""
     _runner: web.AppRunner | None = None
 
     def fail_next(self, count: int, status: int = 429, retry_after: int | None = 0) -> None:
         self._failures.extend([(status, retry_after)] * count)
+
+    def clear_failures(self) -> None:
+        self._failures.clear()
+
+    def drop_next(self, count: int) -> None:
+        self._drops += count
+
+    def hold_next(self, count: int) -> None:
+        self._holds += count
+
+    def release(self) -> None:
+        """Let every held request end (with a 503)."""
+        self._released.set()
+
+    def attempts_of(self, method: str) -> list[Call]:
+        return [a for a in self.attempts if a.method == method]
 
     @property
     def sent_messages(self) -> list[dict[str, Any]]:
@@ -67,6 +90,17 @@ class FakeTelegram:
             return web.json_response(
                 {"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401
             )
+        if self._drops:
+            self._drops -= 1
+            self.attempts.append(Call(method, params, 0))
+            if request.transport is not None:
+                request.transport.close()  # the request was read; the answer never comes
+            return web.Response(status=500)
+        if self._holds:
+            self._holds -= 1
+            self.attempts.append(Call(method, params, 0))
+            await self._released.wait()
+            return web.json_response({"ok": False, "error_code": 503}, status=503)
         if self._failures:
             status, retry_after = self._failures.pop(0)
             self.attempts.append(Call(method, params, status))
@@ -113,6 +147,7 @@ class FakeTelegram:
         return self.url
 
     async def close(self) -> None:
+        self.release()
         if self._runner is not None:
             await self._runner.cleanup()
 

@@ -14,6 +14,13 @@ provider never holds up the gateway. ``TelegramClient`` retries 429 (honouring
 ``retry_after``) and 5xx with exponential backoff, and remembers what it sent by key: the same
 message is never sent twice. A request that may have reached Telegram (timeout after sending)
 is not retried.
+
+The outbox is durable: each outgoing message is first written to ``channel_delivery``
+(``pending``), marked ``sending`` while a request is on the wire (back to ``pending`` when a
+429/5xx proves nothing was sent) and ends ``sent`` (with Telegram's ``message_id``),
+``failed`` or ``uncertain``. A key recorded once is never sent again, even after a restart. At
+start-up the pending messages are queued again in their order per chat; uncertain ones (and
+those cut off mid-request) are not sent again, only logged by id.
 """
 
 from __future__ import annotations
@@ -24,17 +31,34 @@ import hmac
 import json
 import logging
 import random
+import weakref
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import aiohttp
 from aiohttp import web
+from sqlalchemy.orm import Session, sessionmaker
 
-from web.channels.errors import DeliveryUncertain, ProviderRejected, ProviderUnavailable
+from crm_connector import (
+    ChannelDeliveryState,
+    ChannelDeliveryView,
+    CrmError,
+    finish_channel_delivery,
+    record_channel_delivery,
+    release_delivery_attempt,
+    resume_channel_deliveries,
+    start_delivery_attempt,
+)
+from web.channels.errors import (
+    ChannelError,
+    DeliveryUncertain,
+    ProviderRejected,
+    ProviderUnavailable,
+)
 from web.errors import BadRequest, WebError
-from web.state import GATEWAY, SETTINGS
+from web.state import GATEWAY, SETTINGS, in_transaction, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +72,26 @@ MAX_CALLBACK_DATA = 64  # Bot API limit of callback_data, in bytes
 RATING_PROMPT = "How did we do? Please rate this conversation (1 = poor, 5 = excellent)."
 RATING_THANKS = "Thank you for your feedback!"
 NOT_TEXT = "Sorry, I can only read text messages here."
+#: How many uncertain delivery ids the start-up warning names.
+LOGGED_UNCERTAIN = 50
+
+Keyboard = list[list[dict[str, str]]]
+
+
+class AlreadyHandled(ChannelError):
+    """The outbox says this delivery is not pending any more (sent, given up, or taken by
+    another worker): nothing was sent and nothing should be."""
+
+    code = "already_handled"
+
+
+class RequestTracker(Protocol):
+    """Told about each request of one send, so the outbox knows what may have reached
+    Telegram. ``request_starts`` returns False to stop the send before anything goes out."""
+
+    async def request_starts(self) -> bool: ...
+
+    async def not_sent(self, code: str) -> None: ...
 
 
 # ---------------------------------------------------------------------------- Bot API client
@@ -94,13 +138,22 @@ class TelegramClient:
         return delay * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not security
 
     async def call(
-        self, method: str, params: dict[str, Any], *, max_attempts: int | None = None
+        self,
+        method: str,
+        params: dict[str, Any],
+        *,
+        max_attempts: int | None = None,
+        tracker: RequestTracker | None = None,
     ) -> Any:
         """Call ``method``; return its ``result``. Raises ``ProviderRejected`` (4xx),
-        ``ProviderUnavailable`` (retries exhausted) or ``DeliveryUncertain``."""
+        ``ProviderUnavailable`` (retries exhausted) or ``DeliveryUncertain``; ``AlreadyHandled``
+        when the ``tracker`` stops it before a request."""
         attempts = max_attempts or self.max_attempts
         last = "no attempt"
         for attempt in range(1, attempts + 1):
+            if tracker is not None and not await tracker.request_starts():
+                raise AlreadyHandled(f"{method}: not pending any more, not sent")
+            code = "no_attempt"
             try:
                 async with self._http.post(f"{self._base}/{method}", json=params) as response:
                     status = response.status
@@ -111,6 +164,7 @@ class TelegramClient:
             except aiohttp.ClientConnectorError as exc:
                 # Nothing reached Telegram: safe to try again.
                 last = f"connection failed ({type(exc).__name__})"
+                code = "connection_failed"
                 retry_after = None
             except (
                 TimeoutError,
@@ -130,10 +184,13 @@ class TelegramClient:
                 if status != 429 and status < 500:
                     raise ProviderRejected(method, status, description)
                 last = f"HTTP {status}"
+                code = f"http_{status}"
                 parameters = body.get("parameters")
                 retry_after = (
                     parameters.get("retry_after") if isinstance(parameters, dict) else None
                 )
+            if tracker is not None:
+                await tracker.not_sent(code)
             if attempt < attempts:
                 delay = self._backoff(attempt, retry_after)
                 log.warning(
@@ -152,15 +209,18 @@ class TelegramClient:
         chat_id: int | str,
         text: str,
         *,
-        buttons: list[list[dict[str, str]]] | None = None,
+        buttons: Keyboard | None = None,
         key: str | None = None,
+        tracker: RequestTracker | None = None,
     ) -> dict[str, Any]:
-        """``sendMessage``; with ``key``, at most once per key (the first result is remembered)."""
+        """``sendMessage``; with ``key``, at most once per key in this process (the first result
+        is remembered; the channel's outbox remembers across restarts). ``tracker`` is told
+        about each request (see ``RequestTracker``)."""
         params: dict[str, Any] = {"chat_id": chat_id, "text": text[:MAX_TEXT]}
         if buttons:
             params["reply_markup"] = {"inline_keyboard": buttons}
         if key is None:
-            return await self.call("sendMessage", params)
+            return await self.call("sendMessage", params, tracker=tracker)
         if key in self._sent:
             return self._sent[key]
         running = self._in_flight.get(key)
@@ -169,7 +229,7 @@ class TelegramClient:
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._in_flight[key] = future
         try:
-            result = await self.call("sendMessage", params)
+            result = await self.call("sendMessage", params, tracker=tracker)
         except BaseException as exc:
             if not future.done():
                 future.set_exception(exc)
@@ -294,8 +354,43 @@ def inline_keyboard(buttons: list[dict[str, Any]]) -> list[list[dict[str, str]]]
 # ---------------------------------------------------------------------------- the channel
 
 
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One queued message: its ``channel_delivery`` row and what to send."""
+
+    delivery_id: int
+    key: str | None
+    text: str = field(repr=False)
+    buttons: Keyboard | None = field(repr=False)
+
+    @classmethod
+    def of(cls, delivery: ChannelDeliveryView) -> Outgoing:
+        return cls(delivery.id, delivery.delivery_key, delivery.text, delivery.buttons)
+
+
+class OutboxTracker:
+    """A ``RequestTracker`` that keeps one ``channel_delivery`` row up to date."""
+
+    def __init__(self, sessions: sessionmaker[Session], delivery_id: int) -> None:
+        self._sessions = sessions
+        self.delivery_id = delivery_id
+
+    async def request_starts(self) -> bool:
+        return await in_transaction(
+            self._sessions, lambda s: start_delivery_attempt(s, self.delivery_id), write=True
+        )
+
+    async def not_sent(self, code: str) -> None:
+        await in_transaction(
+            self._sessions,
+            lambda s: release_delivery_attempt(s, self.delivery_id, code),
+            write=True,
+        )
+
+
 class TelegramChannel:
-    """Plugs Telegram into the gateway (``web.gateway`` channel adapter interface)."""
+    """Plugs Telegram into the gateway (``web.gateway`` channel adapter interface). Its outbox
+    lives in the gateway's database (``gateway.sessions``)."""
 
     def __init__(self, gateway: Any, client: TelegramClient, secret: str) -> None:
         if not secret:
@@ -303,12 +398,16 @@ class TelegramChannel:
         self.gateway = gateway
         self.client = client
         self._secret = secret
-        self._outboxes: dict[
-            str, asyncio.Queue[tuple[str, str, list[list[dict[str, str]]] | None]]
-        ] = {}
+        self._sessions: sessionmaker[Session] = gateway.sessions
+        self._outboxes: dict[str, asyncio.Queue[Outgoing]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
+        #: Held while a message is recorded and queued, so row ids follow the queue per chat.
+        self._chat_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
         self._seen_updates: OrderedDict[int, None] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._closing = False
 
     # -- in ----------------------------------------------------------------------------------
     async def handle_webhook(self, request: web.Request) -> web.Response:
@@ -341,7 +440,7 @@ class TelegramChannel:
                 return
         if update.text is None:
             if self._first_time(update.update_id):
-                self._enqueue(chat, f"notice-{update.update_id}", NOT_TEXT, None)
+                await self._enqueue(chat, f"notice-{update.update_id}", NOT_TEXT, None)
             return
         try:
             submitted = await self.gateway.submit_customer_message(
@@ -349,7 +448,7 @@ class TelegramChannel:
             )
         except BadRequest as exc:
             if self._first_time(update.update_id):
-                self._enqueue(chat, f"refused-{update.update_id}", str(exc), None)
+                await self._enqueue(chat, f"refused-{update.update_id}", str(exc), None)
             return
         log.info(
             "telegram update %s stored as message %s (new: %s)",
@@ -385,7 +484,8 @@ class TelegramChannel:
 
     # -- out ---------------------------------------------------------------------------------
     async def deliver(self, external_conversation_id: str, frame: dict[str, Any]) -> None:
-        """The gateway's channel sender: queue what Telegram can show, ignore the rest."""
+        """The gateway's channel sender: record what Telegram can show in the outbox and queue
+        it (returns once it is recorded, not sent); ignore the rest."""
         kind = frame.get("type")
         if kind == "message":
             message = frame.get("message") or {}
@@ -397,50 +497,185 @@ class TelegramChannel:
                 return
             if message.get("author") == "agent" and message.get("agent_name"):
                 text = f"{message['agent_name']}: {text}"
-            self._enqueue(
+            message_id = message.get("id")
+            await self._enqueue(
                 external_conversation_id,
-                f"message-{message.get('id')}",
+                f"message-{message_id}",
                 text or "…",
                 buttons or None,
+                message_id=message_id if isinstance(message_id, int) else None,
             )
         elif kind == "rating_request":
             stars = [
                 [{"text": "★" * n, "callback_data": f"{RATING_PREFIX}{n}"} for n in range(1, 6)]
             ]
-            self._enqueue(external_conversation_id, None, RATING_PROMPT, stars)
+            await self._enqueue(external_conversation_id, None, RATING_PROMPT, stars)
         elif kind == "rating_saved":
-            self._enqueue(external_conversation_id, None, RATING_THANKS, None)
+            await self._enqueue(external_conversation_id, None, RATING_THANKS, None)
 
-    def _enqueue(
-        self, chat: str, key: str | None, text: str, buttons: list[list[dict[str, str]]] | None
+    async def _enqueue(
+        self,
+        chat: str,
+        key: str | None,
+        text: str,
+        buttons: Keyboard | None,
+        *,
+        message_id: int | None = None,
     ) -> None:
+        """Record the message in the outbox (``pending``), then queue it. A key recorded
+        before (sent, queued or given up, in this process or an earlier one) is not queued."""
+        now = utcnow()
+        async with self._chat_lock(chat):
+            try:
+                recorded = await in_transaction(
+                    self._sessions,
+                    lambda s: record_channel_delivery(
+                        s,
+                        channel=CHANNEL,
+                        external_conversation_id=chat,
+                        key=key and f"{chat}:{key}",
+                        text=text,
+                        buttons=buttons,
+                        now=now,
+                        conversation_message_id=message_id,
+                    ),
+                    write=True,
+                )
+            except CrmError as exc:
+                # Stored in the conversation and visible in the inbox; the agent can follow up.
+                log.error(
+                    "telegram: a message to conversation %s-%s was not queued: %s",
+                    CHANNEL,
+                    chat,
+                    exc.code,
+                )
+                return
+            if not recorded.created:
+                log.info(
+                    "telegram: delivery %s is %s already, not queued again",
+                    recorded.delivery.id,
+                    recorded.delivery.state.value,
+                )
+                return
+            self._queue(chat, Outgoing.of(recorded.delivery))
+
+    def _chat_lock(self, chat: str) -> asyncio.Lock:
+        lock = self._chat_locks.get(chat)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._chat_locks[chat] = lock
+        return lock
+
+    def _queue(self, chat: str, outgoing: Outgoing) -> None:
         queue = self._outboxes.setdefault(chat, asyncio.Queue())
-        queue.put_nowait((key and f"{chat}:{key}", text, buttons))  # type: ignore[arg-type]
-        if chat not in self._workers:
+        queue.put_nowait(outgoing)
+        if chat not in self._workers and not self._closing:  # closing: sent at the next start
             self._workers[chat] = self._spawn(self._drain(chat, queue))
 
-    async def _drain(
-        self, chat: str, queue: asyncio.Queue[tuple[str, str, list[list[dict[str, str]]] | None]]
-    ) -> None:
+    async def resume(self) -> None:
+        """At start-up: queue the messages an earlier run left pending, in their order per
+        chat. Uncertain ones (they may have reached the customer) are only logged, by id."""
+        try:
+            found = await in_transaction(
+                self._sessions, lambda s: resume_channel_deliveries(s, CHANNEL), write=True
+            )
+        except CrmError as exc:
+            log.error("telegram: the outbox could not be read at start-up: %s", exc.code)
+            return
+        if found.uncertain_ids:
+            log.warning(
+                "telegram: %s deliveries are uncertain (they may have reached the customer) "
+                "and are not sent again; ids: %s",
+                len(found.uncertain_ids),
+                ", ".join(str(i) for i in found.uncertain_ids[-LOGGED_UNCERTAIN:]),
+            )
+        for delivery in found.pending:
+            self._queue(delivery.external_conversation_id, Outgoing.of(delivery))
+        if found.pending:
+            log.info("telegram: %s pending deliveries queued again", len(found.pending))
+
+    async def _drain(self, chat: str, queue: asyncio.Queue[Outgoing]) -> None:
         try:
             while not queue.empty():
-                key, text, buttons = queue.get_nowait()
+                outgoing = queue.get_nowait()
                 try:
-                    await self.client.send_message(int(chat), text, buttons=buttons, key=key)
-                except WebError as exc:
-                    # Stored in the conversation and visible in the inbox; the agent can follow up.
+                    await self._send(chat, outgoing)
+                except Exception as exc:  # noqa: BLE001 - one bad message must not stop the chat
+                    # Its row stays as it was ("sending" becomes "uncertain" at the next start).
                     log.error(
-                        "telegram: a message to conversation %s-%s was not delivered: %s",
-                        CHANNEL,
-                        chat,
-                        exc.code,
+                        "telegram: delivery %s failed unexpectedly: %s",
+                        outgoing.delivery_id,
+                        type(exc).__name__,
                     )
         finally:
             self._workers.pop(chat, None)
             if queue.empty():
                 self._outboxes.pop(chat, None)
-            else:  # something arrived while we were leaving
+            elif not self._closing:  # something arrived while we were leaving
                 self._workers[chat] = self._spawn(self._drain(chat, queue))
+
+    async def _send(self, chat: str, outgoing: Outgoing) -> None:
+        """Send one queued message and record how it ended."""
+        tracker = OutboxTracker(self._sessions, outgoing.delivery_id)
+        provider_id: Any = None
+        try:
+            result = await self.client.send_message(
+                int(chat), outgoing.text, buttons=outgoing.buttons, key=outgoing.key,
+                tracker=tracker,
+            )
+        except AlreadyHandled:
+            log.info("telegram: delivery %s is not pending any more", outgoing.delivery_id)
+            return
+        except CrmError as exc:
+            # The outbox could not be updated: what it says now errs on the side of not
+            # sending twice (a row left "sending" becomes "uncertain" at the next start).
+            log.error(
+                "telegram: delivery %s: the outbox could not be updated: %s",
+                outgoing.delivery_id,
+                exc.code,
+            )
+            return
+        except WebError as exc:
+            state = (
+                ChannelDeliveryState.UNCERTAIN
+                if isinstance(exc, DeliveryUncertain)
+                else ChannelDeliveryState.FAILED
+            )
+            code = exc.code
+            if isinstance(exc, ProviderRejected):
+                code = f"{exc.code}_{exc.http_status}"
+            # Stored in the conversation and visible in the inbox; the agent can follow up.
+            log.error(
+                "telegram: delivery %s to conversation %s-%s was not delivered: %s",
+                outgoing.delivery_id,
+                CHANNEL,
+                chat,
+                code,
+            )
+        else:
+            state, code = ChannelDeliveryState.SENT, None
+            provider_id = result.get("message_id") if isinstance(result, dict) else None
+        now = utcnow()
+        try:
+            await in_transaction(
+                self._sessions,
+                lambda s: finish_channel_delivery(
+                    s,
+                    outgoing.delivery_id,
+                    state,
+                    now=now,
+                    provider_message_id=provider_id,
+                    error=code,
+                ),
+                write=True,
+            )
+        except CrmError as exc:
+            log.error(
+                "telegram: delivery %s ended %s but the outbox could not record it: %s",
+                outgoing.delivery_id,
+                state.value,
+                exc.code,
+            )
 
     def _spawn(self, coroutine: Awaitable[None]) -> asyncio.Task[None]:
         task = asyncio.ensure_future(coroutine)
@@ -454,10 +689,14 @@ class TelegramChannel:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def close(self) -> None:
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        """Stop the workers. What they had not sent stays ``pending`` in the outbox (sent at
+        the next start); a request cut off on the wire leaves its row ``sending``."""
+        self._closing = True
+        while self._tasks:
+            tasks = list(self._tasks)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _error(status: int, code: str, message: str) -> web.Response:
@@ -478,10 +717,11 @@ def setup_telegram(
     api_url: str,
     timeout_seconds: float = 15.0,
 ) -> bool:
-    """Add the webhook route and a cleanup context that opens the Bot API client and registers
-    the channel with the gateway (``app[gateway_key]``, which must exist by then: call this
-    after the gateway's own cleanup context was added). Returns False (and adds nothing) when
-    the bot token or the secret is not configured."""
+    """Add the webhook route and a cleanup context that opens the Bot API client, queues the
+    outbox's pending messages again and registers the channel with the gateway
+    (``app[gateway_key]``, which must exist by then: call this after the gateway's own cleanup
+    context was added). Returns False (and adds nothing) when the bot token or the secret is
+    not configured."""
     if not bot_token or not secret:
         log.info("telegram channel off (WEB_TELEGRAM_BOT_TOKEN / WEB_TELEGRAM_SECRET not set)")
         return False
@@ -493,6 +733,7 @@ def setup_telegram(
                 app[gateway_key], TelegramClient(http, api_url, bot_token), secret
             )
             app[TELEGRAM] = channel
+            await channel.resume()  # before new messages, so the pending ones go first
             app[gateway_key].register_channel(CHANNEL, channel.deliver)
             try:
                 yield
