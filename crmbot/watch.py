@@ -10,19 +10,11 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-import urllib.error
-import urllib.request
+
+from crmbot.runtime import is_healthy as healthy
 
 POLL_SECONDS = 1.0
 WATCH_SECONDS = 15.0
-
-
-def healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=3) as response:
-            return 200 <= response.status < 300
-    except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError):
-        return False
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,6 +24,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--ready-message", default="platform ready")
     args = parser.parse_args(argv)
+    malformed = [item for item in args.check if "=" not in item or not item.split("=", 1)[1]]
+    if malformed:
+        parser.error(f"--check takes NAME=URL, got {malformed[0]!r}")
     checks = dict(item.split("=", 1) for item in args.check)
 
     deadline = time.monotonic() + args.timeout
