@@ -11,8 +11,8 @@ The model is one scikit-learn ``Pipeline``: feature selection, then the mean of 
 what minimises WAPE), one on units and one on the ratio of units to the product's recent level.
 Both are fitted across all products at once on many forecast origins of the history: for every
 origin and horizon ``h`` (0..3) they learn the units of week ``origin + h`` from what was known
-before the origin (lags, rolling means and medians, how often the product sells, its age, its
-trend, the shop's trend).
+before the origin (lags, rolling means and medians, how often the product sells, how much of
+its volume came in one-off big orders, its age, its trend, the shop's trend).
 It is compared with the two baselines managers understand: last week's units, and the mean of
 the last four weeks. Quality is WAPE (sum of absolute errors / sum of actual units).
 """
@@ -50,21 +50,25 @@ FEATURES = (
     "mean_4", "mean_8", "mean_13", "mean_26", "median_4", "median_8", "std_8", "max_8",
     "nonzero_8", "nonzero_26", "lines_4", "lines_8", "age_weeks", "weeks_since_sale",
     "trend_4", "shop_units_1", "shop_units_4", "shop_trend_4", "log_price", "horizon",
+    "mean_8_without_largest", "largest_line_share_8",
 )
 BASELINES = ("last_week", "mean_last_4")
 
 
 @dataclass(frozen=True)
 class WeeklyHistory:
-    """Units and sales lines per product and week before a cutoff.
+    """Units, sales lines and the largest single line per product and week before a cutoff.
 
     ``units[i, j]`` is product ``items[i]`` in week ``j - n_weeks`` (the last column is week -1).
+    ``largest_line`` is the quantity of that week's biggest sales line (a wholesale order shows
+    up as one line making most of the week's units).
     """
 
     cutoff: pd.Timestamp
     items: tuple[str, ...]
     units: np.ndarray
     lines: np.ndarray
+    largest_line: np.ndarray
     price: np.ndarray
     names: dict[str, str] = field(default_factory=dict)
 
@@ -102,13 +106,16 @@ def weekly_history(frame: pd.DataFrame, cutoff: Any) -> WeeklyHistory:
     col = week.to_numpy() + n_weeks
     units = np.zeros((len(codes), n_weeks))
     lines = np.zeros((len(codes), n_weeks))
-    np.add.at(units, (item_idx, col), sales["Quantity"].to_numpy(dtype=float))
+    largest_line = np.zeros((len(codes), n_weeks))
+    quantity = sales["Quantity"].to_numpy(dtype=float)
+    np.add.at(units, (item_idx, col), quantity)
     np.add.at(lines, (item_idx, col), 1.0)
+    np.maximum.at(largest_line, (item_idx, col), quantity)
     price = (sales.assign(i=item_idx).groupby("i")["UnitPrice"].median()
              .reindex(range(len(codes))).fillna(0).to_numpy())
     names = (sales.assign(code=codes[item_idx]).groupby("code")["Description"]
              .agg(lambda s: s.mode().iat[0] if not s.mode().empty else "").to_dict())
-    return WeeklyHistory(cutoff, tuple(codes.tolist()), units, lines, price, names)
+    return WeeklyHistory(cutoff, tuple(codes.tolist()), units, lines, largest_line, price, names)
 
 
 def actual_units(frame: pd.DataFrame, cutoff: Any, weeks: int) -> pd.DataFrame:
@@ -166,6 +173,14 @@ def origin_features(history: WeeklyHistory, origin: int) -> pd.DataFrame:
     out["shop_trend_4"] = np.full(
         n, np.log1p(shop_4) - np.log1p(shop_prev.mean() if shop_prev.size else 0.0))
     out["log_price"] = np.log1p(np.clip(history.price, 0, None))
+    # How much of the recent volume is one-off big orders: the level without each week's
+    # largest line, and the largest lines' share of the units (nan without sales).
+    units_8 = _window(units, origin, 8)
+    largest_8 = _window(history.largest_line, origin, 8)
+    out["mean_8_without_largest"] = (units_8 - largest_8).mean(axis=1) if origin else np.zeros(n)
+    total_8 = units_8.sum(axis=1)
+    out["largest_line_share_8"] = np.divide(largest_8.sum(axis=1), total_8,
+                                            out=np.full(n, np.nan), where=total_8 > 0)
     frame = pd.DataFrame(out)
     frame["horizon"] = 0.0
     return frame
@@ -200,7 +215,7 @@ def training_set(history: WeeklyHistory, *, horizons: int = HORIZONS,
 # -- the model -----------------------------------------------------------------------------
 #: Features in units of the product; the ratio model divides them by the product's level.
 UNIT_FEATURES = (*(f"lag_{k}" for k in range(1, LAGS + 1)), "mean_4", "mean_8", "mean_13",
-                 "mean_26", "median_4", "median_8", "std_8", "max_8")
+                 "mean_26", "median_4", "median_8", "std_8", "max_8", "mean_8_without_largest")
 
 
 def product_level(mean_4: np.ndarray, mean_8: np.ndarray) -> np.ndarray:

@@ -28,6 +28,7 @@ from analytics.demand import (
     actual_units,
     build_pipeline,
     demand_report,
+    origin_features,
     score_forecast,
 )
 from crm_connector import CrmSettings, create_db_engine, create_session_factory
@@ -72,6 +73,32 @@ def test_weeks_are_aligned_on_the_cutoff_and_count_only_sales() -> None:
     assert history.items == ("A",)
     assert history.units.tolist() == [[4.0, 8.0]]
     assert actual_units(frame, CUTOFF, 2).loc["B"].tolist() == [7.0, 0.0]
+
+
+def test_one_off_big_orders_are_told_apart_from_steady_demand() -> None:
+    """A wholesale line is most of its week: the features see the level without it, and how
+    much of the recent volume such lines make."""
+    week = pd.Timedelta(days=7)
+    rows = []
+    for k in range(1, 9):  # weeks -1 .. -8: A sells 10 a week in two lines, B the same ...
+        when = CUTOFF - k * week + pd.Timedelta(hours=1)
+        rows += [line(f"a{k}", "A", 6, when), line(f"a{k}x", "A", 4, when),
+                 line(f"b{k}", "B", 6, when), line(f"b{k}x", "B", 4, when)]
+    rows.append(line("big", "B", 400, CUTOFF - 3 * week))  # ... plus one wholesale order
+    rows.append(line("old", "C", 5, CUTOFF - 20 * week))  # C: nothing in the last 8 weeks
+    history = weekly_history(pd.DataFrame(rows), CUTOFF)
+    assert history.largest_line[history.index()["B"], -3] == 400
+
+    features = origin_features(history, history.n_weeks).set_index(pd.Index(history.items))
+    assert features.loc["A", "mean_8"] == pytest.approx(10)
+    assert features.loc["A", "mean_8_without_largest"] == pytest.approx(4)
+    assert features.loc["B", "mean_8"] == pytest.approx(60)
+    # B's usual level is A's: the big order only ever counts as the week's largest line.
+    assert features.loc["B", "mean_8_without_largest"] == pytest.approx(4 + 6 / 8)
+    assert features.loc["A", "largest_line_share_8"] == pytest.approx(0.6)
+    assert features.loc["B", "largest_line_share_8"] == pytest.approx((7 * 6 + 400) / 480)
+    assert np.isnan(features.loc["C", "largest_line_share_8"])
+    assert features.loc["C", "mean_8_without_largest"] == 0
 
 
 def test_bad_cutoffs_and_empty_history_are_clear_errors() -> None:
