@@ -126,6 +126,17 @@ async def post(client: TestClient, update: dict[str, Any]) -> None:
     assert response.status == 200, await response.text()
 
 
+def stored_apology(client: TestClient, chat: int) -> Any:
+    """The one system message (the bot-unavailable apology) stored in the chat's conversation."""
+    with read_transaction(client.app[TELEGRAM].gateway.sessions) as session:
+        conversation = find_conversation(session, f"telegram-{chat}")
+        assert conversation is not None
+        [apology] = [m for m in conversation_history(session, conversation.id,
+                                                      include_internal=False)
+                     if m.author.value == "system"]
+    return apology
+
+
 async def wait_until(condition: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -173,12 +184,7 @@ async def test_a_reply_held_up_by_telegram_is_sent_once_after_a_restart(
     rows = outbox(chat)
     assert [r.state for r in rows] == [SENT, SENT, SENT]
     assert [r.provider_message_id for r in rows] == ["1", "2", "3"]  # the fake's message_ids
-    with read_transaction(second.app[TELEGRAM].gateway.sessions) as session:
-        conversation = find_conversation(session, f"telegram-{chat}")
-        assert conversation is not None
-        [apology] = [m for m in conversation_history(session, conversation.id,
-                                                      include_internal=False)
-                     if m.author.value == "system"]
+    apology = stored_apology(second, chat)
     assert rows[0].conversation_message_id == apology.id
     assert rows[0].attempts == 3 and rows[0].last_error is None
 
@@ -200,12 +206,7 @@ async def test_a_key_sent_before_a_restart_is_not_sent_again(
     second = await start()
     await post(second, photo)  # Telegram retries the update after the restart
     # The gateway publishes the stored apology again (e.g. a replay after a restart).
-    with read_transaction(second.app[TELEGRAM].gateway.sessions) as session:
-        conversation = find_conversation(session, f"telegram-{chat}")
-        assert conversation is not None
-        [apology] = [m for m in conversation_history(session, conversation.id,
-                                                      include_internal=False)
-                     if m.author.value == "system"]
+    apology = stored_apology(second, chat)
     await second.app[TELEGRAM].deliver(
         str(chat), {"type": "message", "message": message_json(apology)}
     )
