@@ -103,3 +103,38 @@ def test_bench_recs_writes_ten_per_customer(history: Path, tmp_path: Path) -> No
         assert [int(r["rank"]) for r in mine] == list(range(1, 11))
         assert len({r["StockCode"] for r in mine}) == 10
     assert "own_most_bought" in result.output and "popularity" in result.output
+
+
+def test_the_variants_benchmark_reproduces_the_production_model(
+    history: Path, tmp_path: Path
+) -> None:
+    """benchmarks/demand_variants.py's ``production`` variant is the bench's model, so the
+    variants it compares are measured against the real thing; others add columns and score."""
+    import subprocess
+    import sys
+
+    from analytics import fit_demand_model, forecast, weekly_history
+    from analytics.transactions import read_transactions
+    from crm_connector import PROJECT_ROOT
+
+    script = PROJECT_ROOT / "benchmarks" / "demand_variants.py"
+    cache = tmp_path / "cache"
+    common = ["--history", str(history), "--cache", str(cache), "--cutoffs", "2011-10-04"]
+    for variant in ("production", "buyers+due"):
+        done = subprocess.run([sys.executable, str(script), "fit", *common, variant, "ensemble"],
+                              capture_output=True, text=True, timeout=300, check=False)
+        assert done.returncode == 0, done.stderr
+    cached = np.load(cache / "production--ensemble--42--2011-10-04.npz")
+
+    past = weekly_history(read_transactions(history), "2011-10-04")
+    expected = forecast(fit_demand_model(past), past).model
+    assert cached["items"].tolist() == list(past.items)
+    np.testing.assert_allclose(cached["forecast"], expected)
+
+    scored = subprocess.run([sys.executable, str(script), "score", *common],
+                            capture_output=True, text=True, timeout=300, check=True).stdout
+    assert "production ensemble seed 42" in scored and "buyers+due ensemble seed 42" in scored
+
+    bad = subprocess.run([sys.executable, str(script), "fit", *common, "nonsense", "units"],
+                         capture_output=True, text=True, timeout=300, check=False)
+    assert bad.returncode != 0 and "unknown variant 'nonsense'" in bad.stderr
