@@ -197,6 +197,7 @@ from crm_connector.services import (  # noqa: E402
     conversations_with_pending,
     create_agent_user,
     customer_profile,
+    delivery_states,
     find_conversation,
     finish_channel_delivery,
     get_agent,

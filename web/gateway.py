@@ -18,7 +18,7 @@ answers. A per-conversation lock keeps one message in flight per conversation.
 
 Channel adapter interface
 -------------------------
-A channel (the web widget, Telegram, ...) talks to the gateway with three calls:
+A channel (the web widget, Telegram, ...) talks to the gateway with these calls:
 
 * ``await gateway.submit_customer_message(channel, external_conversation_id, text,
   client_message_id, payload=None, metadata=None) -> Submitted`` -- stores the message (once per
@@ -37,6 +37,8 @@ A channel (the web widget, Telegram, ...) talks to the gateway with three calls:
   ``{"type": "rating_request"}``, ``{"type": "typing", ...}``); the adapter forwards what its
   provider can show and ignores the rest. A sender that raises is logged and does not stop
   the other deliveries (the message stays stored; the inbox shows it).
+* ``await gateway.publish_delivery(message_id, channel, state, error)`` when the channel's
+  outbox row for a stored message ends (sent, failed, uncertain): open inboxes update it.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ from aiohttp import web
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_connector import (
+    ChannelDeliveryState,
     ConversationStatus,
     ConversationView,
     CrmError,
@@ -73,7 +76,7 @@ from crm_connector import (
 )
 from web.errors import BadRequest, BotRejected, BotUnavailable
 from web.rasa import RasaClient, replies_to
-from web.serialize import conversation_json, message_json
+from web.serialize import conversation_json, delivery_json, message_json
 from web.state import in_transaction, utcnow
 
 log = logging.getLogger(__name__)
@@ -378,6 +381,11 @@ class Gateway:
     async def publish_conversation(self, view: ConversationView) -> None:
         await self._to_inbox({"type": "conversation", "conversation": conversation_json(view)})
         await self._to_inbox({"type": "queue_changed"})
+
+    async def publish_delivery(self, message_id: int, channel: str, state: ChannelDeliveryState,
+                               error: str | None) -> None:
+        await self._to_inbox({"type": "delivery", "message_id": message_id,
+                              "delivery": delivery_json(channel, state, error)})
 
     async def customer_typing(self, conversation_id: int) -> None:
         await self._to_inbox({"type": "typing", "conversation_id": conversation_id, "author": "customer"})

@@ -5,7 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from crm_connector import AgentView, ConversationView, CustomerProfile, MessageView
+from crm_connector import (
+    AgentView,
+    ChannelDeliveryState,
+    ChannelDeliveryView,
+    ConversationView,
+    CustomerProfile,
+    MessageView,
+)
 
 
 def iso(value: dt.datetime | None) -> str | None:
@@ -19,8 +26,15 @@ def money(cents: int, currency: str) -> str:
     return f"{sign}{whole}.{part:02d} {currency}"
 
 
-def message_json(message: MessageView, *, internal: bool = False) -> dict[str, Any]:
-    """A ``Message``; ``internal=True`` (agents only) adds the internal-note flag."""
+def delivery_json(channel: str, state: ChannelDeliveryState, error: str | None) -> dict[str, Any]:
+    """How a message to a messaging-channel customer stands (its ``channel_delivery`` row)."""
+    return {"channel": channel, "state": state.value, "error": error}
+
+
+def message_json(message: MessageView, *, internal: bool = False,
+                 delivery: ChannelDeliveryView | None = None) -> dict[str, Any]:
+    """A ``Message``; ``internal=True`` (agents only) adds the internal-note flag, and the
+    message's outbox row when it went to a messaging channel (``delivery``)."""
     data: dict[str, Any] = {
         "id": message.id, "author": message.author.value, "text": message.text,
         "buttons": [{"title": b.get("title", ""), "payload": b.get("payload", "")} for b in message.buttons],
@@ -34,6 +48,8 @@ def message_json(message: MessageView, *, internal: bool = False) -> dict[str, A
         data["internal"] = message.internal
         if message.delivery_state is not None:
             data["delivery_state"] = message.delivery_state.value
+        if delivery is not None:
+            data["delivery"] = delivery_json(delivery.channel, delivery.state, delivery.last_error)
     return data
 
 

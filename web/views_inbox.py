@@ -25,6 +25,7 @@ from crm_connector import (
     claim_conversation,
     conversation_history,
     customer_profile,
+    delivery_states,
     get_conversation,
     hand_back_to_bot,
     list_active_agents,
@@ -134,11 +135,12 @@ async def conversation_detail(request: web.Request) -> web.Response:
 
     def load(session):  # type: ignore[no-untyped-def]
         view = get_conversation(session, conversation_id, now=now)
-        return view, conversation_history(session, conversation_id, include_internal=True)
+        messages = conversation_history(session, conversation_id, include_internal=True)
+        return view, messages, delivery_states(session, [m.id for m in messages])
 
-    view, messages = await in_transaction(request.app[SESSIONS], load)
-    return web.json_response({"conversation": conversation_json(view),
-                              "messages": [message_json(m, internal=True) for m in messages]})
+    view, messages, deliveries = await in_transaction(request.app[SESSIONS], load)
+    return web.json_response({"conversation": conversation_json(view), "messages": [
+        message_json(m, internal=True, delivery=deliveries.get(m.id)) for m in messages]})
 
 
 @require_role()

@@ -89,6 +89,7 @@ from crm_connector.services.agents import (  # noqa: E402
 )
 from crm_connector.services.channel_delivery import (  # noqa: E402
     ChannelDeliveryView,
+    delivery_states,
     finish_channel_delivery,
     record_channel_delivery,
     release_delivery_attempt,
@@ -140,12 +141,13 @@ INBOX_API = [
     "InboxView", "MessageView", "PastConversation", "ProfileOrder", "ProfileRefund",
     "StoredCustomerMessage", "add_canned_reply", "add_note", "agent_reply", "authenticate_agent",
     "claim_conversation", "conversation_history", "conversations_with_pending", "create_agent_user",
-    "customer_profile", "find_conversation", "finish_channel_delivery", "get_agent",
-    "get_conversation", "hand_back_to_bot", "hash_password", "list_active_agents", "list_agents",
-    "list_canned_replies", "list_conversations", "mark_delivered", "open_conversation",
-    "pending_customer_messages", "queue_for_person", "rate_conversation", "record_channel_delivery",
-    "release_delivery_attempt", "resolve_conversation", "resume_channel_deliveries",
-    "set_agent_password", "start_delivery_attempt", "store_customer_message",
-    "store_outgoing_message", "sync_after_bot_turn", "transfer_conversation",
+    "customer_profile", "delivery_states", "find_conversation", "finish_channel_delivery",
+    "get_agent", "get_conversation", "hand_back_to_bot", "hash_password", "list_active_agents",
+    "list_agents", "list_canned_replies", "list_conversations", "mark_delivered",
+    "open_conversation", "pending_customer_messages", "queue_for_person", "rate_conversation",
+    "record_channel_delivery", "release_delivery_attempt", "resolve_conversation",
+    "resume_channel_deliveries", "set_agent_password", "start_delivery_attempt",
+    "store_customer_message", "store_outgoing_message", "sync_after_bot_turn",
+    "transfer_conversation",
 ]
 __all__ += INBOX_API

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -215,3 +216,20 @@ def resume_channel_deliveries(session: Session, channel: str) -> ResumedDeliveri
         .order_by(ChannelDelivery.id)
     ).all()
     return ResumedDeliveries(tuple(delivery_view(r) for r in pending), tuple(uncertain))
+
+
+@db_boundary
+def delivery_states(session: Session, message_ids: Iterable[int]) -> dict[int, ChannelDeliveryView]:
+    """The outbox row of each of ``message_ids`` that has one (for the inbox: was it delivered?),
+    by conversation message id, in one query. Messages without a row (widget conversations,
+    customer messages) are left out; should a message have several rows, the newest wins."""
+    ids = set(message_ids)
+    if not ids:
+        return {}
+    rows = session.scalars(
+        select(ChannelDelivery)
+        .where(ChannelDelivery.conversation_message_id.in_(ids))
+        .order_by(ChannelDelivery.id)
+    ).all()
+    return {r.conversation_message_id: delivery_view(r) for r in rows
+            if r.conversation_message_id is not None}

@@ -356,16 +356,19 @@ def inline_keyboard(buttons: list[dict[str, Any]]) -> list[list[dict[str, str]]]
 
 @dataclass(frozen=True, slots=True)
 class Outgoing:
-    """One queued message: its ``channel_delivery`` row and what to send."""
+    """One queued message: its ``channel_delivery`` row, what to send and the stored
+    conversation message it shows (None for a rating prompt)."""
 
     delivery_id: int
     key: str | None
     text: str = field(repr=False)
     buttons: Keyboard | None = field(repr=False)
+    message_id: int | None = None
 
     @classmethod
     def of(cls, delivery: ChannelDeliveryView) -> Outgoing:
-        return cls(delivery.id, delivery.delivery_key, delivery.text, delivery.buttons)
+        return cls(delivery.id, delivery.delivery_key, delivery.text, delivery.buttons,
+                   delivery.conversation_message_id)
 
 
 class OutboxTracker:
@@ -657,7 +660,7 @@ class TelegramChannel:
             provider_id = result.get("message_id") if isinstance(result, dict) else None
         now = utcnow()
         try:
-            await in_transaction(
+            changed = await in_transaction(
                 self._sessions,
                 lambda s: finish_channel_delivery(
                     s,
@@ -676,6 +679,9 @@ class TelegramChannel:
                 state.value,
                 exc.code,
             )
+            return
+        if changed and outgoing.message_id is not None:  # the inbox shows how it ended
+            await self.gateway.publish_delivery(outgoing.message_id, CHANNEL, state, code)
 
     def _spawn(self, coroutine: Awaitable[None]) -> asyncio.Task[None]:
         task = asyncio.ensure_future(coroutine)

@@ -210,6 +210,26 @@ function renderHeader() {
   if (!canReply && c.state === "queued") $("composer-hint").textContent = "Claim the conversation to reply.";
 }
 
+// A message to a messaging-channel customer (Telegram) that did not (surely) arrive.
+const DELIVERY_LABELS = {
+  failed: "Not delivered", uncertain: "May not have arrived", pending: "Sending…", sending: "Sending…",
+};
+
+function deliveryNode(delivery) {
+  const label = delivery && DELIVERY_LABELS[delivery.state];
+  if (!label) return null;
+  return el("div", { class: `msg-delivery delivery-${delivery.state}`, text: label,
+    title: delivery.error || null, "data-state": delivery.state });
+}
+
+function setDelivery(messageId, delivery) {
+  const node = document.querySelector(`#messages .msg[data-id="${CSS.escape(String(messageId))}"]`);
+  if (!node) return;
+  node.querySelector(".msg-delivery")?.remove();
+  const label = deliveryNode(delivery);
+  if (label) node.append(label);
+}
+
 function messageNode(m) {
   const author = m.author || "system";
   const who = m.internal ? `Note · ${m.agent_name || "agent"}`
@@ -218,7 +238,8 @@ function messageNode(m) {
     who ? el("div", { class: "msg-who", text: who }) : null,
     el("div", { class: "msg-text", text: m.text }),
     m.buttons?.length ? el("div", { class: "msg-buttons" }, ...m.buttons.map((b) => el("span", { text: b.title || b.payload }))) : null,
-    el("div", { class: "msg-time", text: when(m.created_at) }));
+    el("div", { class: "msg-time", text: when(m.created_at) }),
+    author !== "customer" ? deliveryNode(m.delivery) : null);
   return node;
 }
 
@@ -385,6 +406,8 @@ function onFrame(frame) {
   } else if (frame.type === "message") {
     if (String(frame.conversation_id) === String(state.currentId)) appendMessage(frame.message);
     refreshListSoon();
+  } else if (frame.type === "delivery") {
+    setDelivery(frame.message_id, frame.delivery);
   } else if (frame.type === "conversation") {
     const c = frame.conversation;
     if (c && String(c.id) === String(state.currentId)) {
