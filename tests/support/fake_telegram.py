@@ -160,3 +160,21 @@ async def running_fake_telegram() -> AsyncIterator[FakeTelegram]:
         yield fake
     finally:
         await fake.close()
+
+
+#: Update ids for the tests' webhook calls: unique in the test process.
+_update_ids = itertools.count(1_000_000)
+
+
+def text_update(chat_id: int, text: str, update_id: int | None = None) -> dict[str, Any]:
+    """A Telegram ``Update`` with a customer's text message, as the webhook receives it."""
+    return {
+        "update_id": next(_update_ids) if update_id is None else update_id,
+        "message": {
+            "message_id": 1,
+            "date": 0,
+            "chat": {"id": chat_id, "type": "private"},
+            "from": {"id": chat_id, "is_bot": False, "first_name": "Alex"},
+            "text": text,
+        },
+    }

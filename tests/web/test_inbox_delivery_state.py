@@ -29,7 +29,7 @@ from crm_connector import (
     store_outgoing_message,
     write_transaction,
 )
-from tests.support.fake_telegram import FakeTelegram, running_fake_telegram
+from tests.support.fake_telegram import FakeTelegram, running_fake_telegram, text_update
 from tests.web.conftest import make_web_settings, open_chat
 from web import SESSIONS, WebSettings
 from web.channels import TELEGRAM, WEBHOOK_PATH
@@ -56,13 +56,6 @@ def web_settings(fake_telegram: FakeTelegram) -> WebSettings:
     )
 
 
-def text_update(chat_id: int, text: str) -> dict[str, Any]:
-    return {
-        "update_id": next(_update_ids),
-        "message": {"message_id": 1, "date": 0, "chat": {"id": chat_id, "type": "private"},
-                    "from": {"id": chat_id, "is_bot": False, "first_name": "Alex"},
-                    "text": text},
-    }
 
 
 def button_update(chat_id: int, payload: str) -> dict[str, Any]:

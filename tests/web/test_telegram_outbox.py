@@ -36,7 +36,7 @@ from crm_connector.services.channel_delivery import (
     resume_channel_deliveries,
     start_delivery_attempt,
 )
-from tests.support.fake_telegram import FakeTelegram, running_fake_telegram
+from tests.support.fake_telegram import FakeTelegram, running_fake_telegram, text_update
 from tests.web.conftest import make_web_settings
 from web import WebSettings, init_app
 from web.channels import TELEGRAM, WEBHOOK_PATH
@@ -103,13 +103,6 @@ def outbox(web_crm: CrmSettings) -> Iterator[Callable[[int], list[ChannelDeliver
     engine.dispose()
 
 
-def text_update(chat_id: int, text: str) -> dict[str, Any]:
-    return {
-        "update_id": next(_update_ids),
-        "message": {"message_id": 1, "date": 0, "chat": {"id": chat_id, "type": "private"},
-                    "from": {"id": chat_id, "is_bot": False, "first_name": "Alex"},
-                    "text": text},
-    }
 
 
 def photo_update(chat_id: int) -> dict[str, Any]:

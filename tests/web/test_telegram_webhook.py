@@ -11,7 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from crm_connector import conversation_history, find_conversation, read_transaction
-from tests.support.fake_telegram import FakeTelegram, running_fake_telegram
+from tests.support.fake_telegram import FakeTelegram, running_fake_telegram, text_update
 from tests.web.conftest import make_web_settings
 from web import SESSIONS, WebSettings, init_app
 from web.channels import TELEGRAM, WEBHOOK_PATH
@@ -33,17 +33,6 @@ def web_settings(fake_telegram: FakeTelegram) -> WebSettings:
     )
 
 
-def text_update(chat_id: int, text: str, update_id: int | None = None) -> dict[str, Any]:
-    return {
-        "update_id": next(_update_ids) if update_id is None else update_id,
-        "message": {
-            "message_id": 1,
-            "date": 0,
-            "chat": {"id": chat_id, "type": "private"},
-            "from": {"id": chat_id, "is_bot": False, "first_name": "Alex"},
-            "text": text,
-        },
-    }
 
 
 def stored(client: TestClient, chat_id: int) -> list[Any]:
