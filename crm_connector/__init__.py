@@ -168,6 +168,7 @@ from crm_connector.errors import (  # noqa: E402
     AgentUserExists,
     ConversationNotFound,
     ConversationStateConflict,
+    DeliveryNotRetryable,
 )
 from crm_connector.models import (  # noqa: E402
     AgentRole,
@@ -217,6 +218,7 @@ from crm_connector.services import (  # noqa: E402
     release_delivery_attempt,
     resolve_conversation,
     resume_channel_deliveries,
+    retry_channel_delivery,
     set_agent_password,
     start_delivery_attempt,
     store_customer_message,
@@ -229,6 +231,6 @@ from crm_connector.services import INBOX_API  # noqa: E402
 __all__ += [
     "AgentNotFound", "AgentRole", "AgentUserExists", "ChannelDeliveryState",
     "ConversationEventKind", "ConversationNotFound", "ConversationStateConflict", "DeliveryState",
-    "MessageAuthor",
+    "DeliveryNotRetryable", "MessageAuthor",
     *INBOX_API,
 ]

@@ -122,6 +122,13 @@ class ConversationStateConflict(CrmError):
     code = "state_conflict"
 
 
+class DeliveryNotRetryable(ConversationStateConflict):
+    """A message cannot be sent again: it has no outbox row, or its row is not ``failed``
+    (it is still on its way, arrived, or may have arrived: ``uncertain``)."""
+
+    code = "delivery_not_retryable"
+
+
 class AgentNotFound(CrmError):
     """No active agent user with that id or user name."""
 

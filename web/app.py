@@ -138,6 +138,8 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/api/inbox/conversations/{id}/transfer", views_inbox.transfer)
     r.add_post("/api/inbox/conversations/{id}/resolve", views_inbox.resolve)
     r.add_post("/api/inbox/conversations/{id}/handback", views_inbox.handback)
+    r.add_post("/api/inbox/conversations/{id}/messages/{message_id}/retry",
+               views_inbox.retry_delivery)
     r.add_get("/api/inbox/canned", views_inbox.canned)
     r.add_post("/api/inbox/canned", views_inbox.add_canned)
     r.add_get("/api/inbox/agents", views_inbox.agents)

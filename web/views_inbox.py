@@ -32,11 +32,13 @@ from crm_connector import (
     list_canned_replies,
     list_conversations,
     resolve_conversation,
+    retry_channel_delivery,
     transfer_conversation,
 )
 from web.auth import AGENT_KEY, check_csrf, csrf_token, current_agent, log_in, require_role
+from web.channels import TELEGRAM
 from web.errors import BadRequest, CsrfRejected, Forbidden
-from web.serialize import agent_json, conversation_json, message_json, profile_json
+from web.serialize import agent_json, conversation_json, delivery_json, message_json, profile_json
 from web.state import CUSTOMER_INSIGHTS, GATEWAY, SESSIONS, STATIC_DIR, in_transaction, utcnow
 from web.views_chat import json_body
 
@@ -231,6 +233,29 @@ async def resolve(request: web.Request) -> web.Response:
 @require_role()
 async def handback(request: web.Request) -> web.Response:
     return await _change(request, lambda s, c, a, _, now: hand_back_to_bot(s, c, a, now=now))
+
+
+@require_role()
+async def retry_delivery(request: web.Request) -> web.Response:
+    """Send again a message that a messaging channel did not deliver (its outbox row is
+    ``failed``): the row goes back to ``pending`` and the channel queues it; the inbox learns
+    how it ends from the ``delivery`` frame. 202 with the message's ``delivery``."""
+    conversation_id = _conversation_id(request)
+    raw = request.match_info["message_id"]
+    if not raw.isdigit() or len(raw) > 18:
+        raise BadRequest("The message id is a number.")
+    message_id = int(raw)
+    telegram = request.app.get(TELEGRAM)
+    if telegram is None:
+        return web.json_response({"error": "channel_unavailable", "message": (
+            "Telegram is not configured here, so the message cannot be sent again.")}, status=409)
+    delivery = await in_transaction(
+        request.app[SESSIONS],
+        lambda s: retry_channel_delivery(s, message_id, conversation_id=conversation_id),
+        write=True)
+    telegram.requeue(delivery)
+    return web.json_response({"message_id": message_id, "delivery": delivery_json(
+        delivery.channel, delivery.state, delivery.last_error)}, status=202)
 
 
 @require_role()

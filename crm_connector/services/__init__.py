@@ -94,6 +94,7 @@ from crm_connector.services.channel_delivery import (  # noqa: E402
     record_channel_delivery,
     release_delivery_attempt,
     resume_channel_deliveries,
+    retry_channel_delivery,
     start_delivery_attempt,
 )
 from crm_connector.services.inbox import (  # noqa: E402
@@ -146,7 +147,7 @@ INBOX_API = [
     "list_agents", "list_canned_replies", "list_conversations", "mark_delivered",
     "open_conversation", "pending_customer_messages", "queue_for_person", "rate_conversation",
     "record_channel_delivery", "release_delivery_attempt", "resolve_conversation",
-    "resume_channel_deliveries", "set_agent_password", "start_delivery_attempt",
+    "resume_channel_deliveries", "retry_channel_delivery", "set_agent_password", "start_delivery_attempt",
     "store_customer_message", "store_outgoing_message", "sync_after_bot_turn",
     "transfer_conversation",
 ]

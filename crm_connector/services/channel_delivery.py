@@ -8,6 +8,7 @@ only one caller wins), back to ``pending`` when the provider's answer proves not
 the pending ones in order and turns those left ``sending`` (the process stopped mid-request)
 into ``uncertain``: they may have reached the customer, so they are never sent again
 automatically. A delivery key is recorded once per channel: the same key is never sent twice.
+An agent may send a ``failed`` one again (``retry_channel_delivery``: back to ``pending``).
 
 Functions take a ``Session``; run them in ``write_transaction``.
 """
@@ -25,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from crm_connector.db import db_boundary
-from crm_connector.errors import InvalidInput
+from crm_connector.errors import ConversationNotFound, DeliveryNotRetryable, InvalidInput
 from crm_connector.models import ChannelDelivery, ChannelDeliveryState, ConversationMessage
 from crm_connector.services.validation import require_aware
 
@@ -233,3 +234,45 @@ def delivery_states(session: Session, message_ids: Iterable[int]) -> dict[int, C
     ).all()
     return {r.conversation_message_id: delivery_view(r) for r in rows
             if r.conversation_message_id is not None}
+
+
+@db_boundary
+def retry_channel_delivery(
+    session: Session, message_id: int, *, conversation_id: int | None = None,
+) -> ChannelDeliveryView:
+    """An agent sends a message again: its outbox row (the newest, should it have several) goes
+    from ``failed`` back to ``pending``; the attempts and the last error are kept. The caller
+    queues the returned row with its channel. With ``conversation_id``, the message must belong
+    to that conversation.
+
+    Raises ``ConversationNotFound`` for an unknown message (or one of another conversation) and
+    ``DeliveryNotRetryable`` when it has no row or its row is not ``failed``: an ``uncertain``
+    one may have reached the customer and is never sent again from here."""
+    message = session.get(ConversationMessage, message_id)
+    if message is None or (conversation_id is not None
+                           and message.conversation_id != conversation_id):
+        raise ConversationNotFound("No such message in this conversation.")
+    row = session.scalars(
+        select(ChannelDelivery)
+        .where(ChannelDelivery.conversation_message_id == message_id)
+        .order_by(ChannelDelivery.id.desc())
+        .limit(1)
+    ).one_or_none()
+    if row is None:
+        raise DeliveryNotRetryable("This message did not go to a messaging channel.")
+    changed = session.execute(
+        update(ChannelDelivery)
+        .where(ChannelDelivery.id == row.id,
+               ChannelDelivery.state == ChannelDeliveryState.FAILED)
+        .values(state=ChannelDeliveryState.PENDING)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if changed != 1:
+        session.refresh(row)
+        raise DeliveryNotRetryable(
+            f"Only a message that was not delivered can be sent again; this one is "
+            f"{row.state.value}.")
+    session.refresh(row)
+    log.info("%s: delivery %s of message %s queued again by an agent",
+             row.channel, row.id, message_id)
+    return delivery_view(row)

@@ -2,7 +2,8 @@
 SQLite file, the fake Telegram Bot API on loopback (refusing with 403, dropping the connection or
 holding a request), and an agent logged in to the inbox. ``GET /api/inbox/conversations/{id}``
 adds each outgoing message's outbox row as ``delivery``; ``/ws/inbox`` tells open inboxes when a
-row ends. Plus ``delivery_states`` on SQLite and PostgreSQL."""
+row ends; an agent sends a refused one again. Plus ``delivery_states`` and
+``retry_channel_delivery`` on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from crm_connector import (
     ChannelDeliveryState,
+    ConversationNotFound,
+    DeliveryNotRetryable,
     MessageAuthor,
     delivery_states,
     find_conversation,
@@ -26,6 +29,8 @@ from crm_connector import (
     open_conversation,
     read_transaction,
     record_channel_delivery,
+    retry_channel_delivery,
+    start_delivery_attempt,
     store_outgoing_message,
     write_transaction,
 )
@@ -226,6 +231,114 @@ async def test_only_staff_see_the_delivery_state(
     assert (await customer.get("/ws/inbox")).status == 401
 
 
+# ---------------------------------------------------------------------------- sending again
+
+
+def retry_path(cid: int, message_id: int) -> str:
+    return f"/api/inbox/conversations/{cid}/messages/{message_id}/retry"
+
+
+async def retry(browser: TestClient, csrf: str, cid: int, message_id: int
+                ) -> aiohttp.ClientResponse:
+    return await browser.post(retry_path(cid, message_id), json={},
+                              headers={"X-CSRF-Token": csrf})
+
+
+async def claimed_telegram_chat(client: TestClient, agent: TestClient, csrf: str, chat: int
+                                ) -> int:
+    """A Telegram customer who asked for a person, claimed by ``agent``: the conversation id."""
+    await webhook(client, text_update(chat, "where is my parcel?"))
+    cid = conversation_id(client, f"telegram-{chat}")
+    await messages_once(agent, cid, lambda ms: any(m["text"] == APOLOGY and ended(m) for m in ms),
+                        "the apology's delivery to end")
+    await webhook(client, button_update(chat, HANDOFF_PAYLOAD))
+    await messages_once(agent, cid, lambda ms: any(
+        m["text"] == QUEUED_BY_GATEWAY and ended(m) for m in ms), "the queue note to arrive")
+    await csrf_post(agent, csrf, f"/api/inbox/conversations/{cid}/claim")
+    return cid
+
+
+async def test_the_agent_sends_a_refused_reply_again_and_it_arrives_once(
+    client, agent_client, fake_telegram
+) -> None:  # type: ignore[no-untyped-def]
+    chat = 611
+    agent, csrf = await agent_client("agent")
+    cid = await claimed_telegram_chat(client, agent, csrf, chat)
+    inbox = await agent.ws_connect("/ws/inbox")
+    fake_telegram.fail_next(1, status=403)  # the customer blocked the bot ...
+    refused = (await csrf_post(agent, csrf, f"/api/inbox/conversations/{cid}/reply",
+                               {"text": "Are you still there?"}))["message"]
+    assert (await delivery_frame(inbox, refused["id"]))["delivery"] == REFUSED
+    await client.app[TELEGRAM].idle()
+    assert "Agent: Are you still there?" not in fake_telegram.texts_to(chat)
+
+    response = await retry(agent, csrf, cid, refused["id"])  # ... and unblocked it
+    assert response.status == 202, await response.text()
+    assert await response.json() == {"message_id": refused["id"], "delivery": {
+        "channel": "telegram", "state": "pending", "error": "provider_rejected_403"}}
+    frame = await delivery_frame(inbox, refused["id"])  # the open inbox learns it arrived
+    assert frame == {"type": "delivery", "message_id": refused["id"], "delivery": ARRIVED}
+    await inbox.close()
+    await client.app[TELEGRAM].idle()
+
+    assert fake_telegram.texts_to(chat).count("Agent: Are you still there?") == 1
+    messages = await messages_once(agent, cid, lambda ms: True, "the conversation")
+    assert by_text(messages, "Are you still there?")["delivery"] == ARRIVED
+    with read_transaction(client.app[SESSIONS]) as session:
+        row = delivery_states(session, [refused["id"]])[refused["id"]]
+    assert (row.state, row.attempts) == (ChannelDeliveryState.SENT, 2)
+    # Sent now: a second retry (a double click) sends nothing more.
+    response = await retry(agent, csrf, cid, refused["id"])
+    assert response.status == 409
+    assert (await response.json())["error"] == "delivery_not_retryable"
+    await client.app[TELEGRAM].idle()
+    assert fake_telegram.texts_to(chat).count("Agent: Are you still there?") == 1
+
+
+async def test_only_a_refused_message_of_that_conversation_can_be_sent_again(
+    client, agent_client, new_client, fake_telegram
+) -> None:  # type: ignore[no-untyped-def]
+    agent, csrf = await agent_client("agent")
+    fake_telegram.drop_next(1)  # the apology may have arrived: never sent again
+    await webhook(client, text_update(612, "hello?"))
+    uncertain_cid = conversation_id(client, "telegram-612")
+    [uncertain] = [m for m in await messages_once(
+        agent, uncertain_cid, lambda ms: any(ended(m) for m in ms), "the apology to end")
+        if "delivery" in m]
+    assert uncertain["delivery"]["state"] == "uncertain"
+    fake_telegram.fail_next(1, status=403)
+    await webhook(client, text_update(613, "hello?"))
+    cid = conversation_id(client, "telegram-613")
+    [refused] = [m for m in await messages_once(
+        agent, cid, lambda ms: any(ended(m) for m in ms), "the apology to end")
+        if "delivery" in m]
+    assert refused["delivery"] == REFUSED
+    [customer] = [m for m in await messages_once(agent, cid, lambda ms: True, "it")
+                  if m["author"] == "customer"]
+    await client.app[TELEGRAM].idle()
+    tried_before = len(fake_telegram.attempts_of("sendMessage"))
+
+    response = await retry(agent, csrf, uncertain_cid, uncertain["id"])
+    assert response.status == 409
+    assert (await response.json())["error"] == "delivery_not_retryable"
+    assert (await retry(agent, csrf, cid, customer["id"])).status == 409  # no outbox row
+    assert (await retry(agent, csrf, uncertain_cid, refused["id"])).status == 404  # other one
+    assert (await retry(agent, csrf, cid, 10**9)).status == 404
+    anonymous = await new_client()
+    assert (await anonymous.post(retry_path(cid, refused["id"]), json={})).status == 401
+    for headers in ({}, {"X-CSRF-Token": "wrong"}):
+        response = await agent.post(retry_path(cid, refused["id"]), json={}, headers=headers)
+        assert response.status == 403
+        assert (await response.json())["error"] == "csrf"
+
+    await client.app[TELEGRAM].idle()
+    assert len(fake_telegram.attempts_of("sendMessage")) == tried_before  # nothing sent again
+    messages = await messages_once(agent, cid, lambda ms: True, "it")
+    assert by_text(messages, APOLOGY)["delivery"] == REFUSED  # and nothing changed
+    messages = await messages_once(agent, uncertain_cid, lambda ms: True, "it")
+    assert by_text(messages, APOLOGY)["delivery"]["state"] == "uncertain"
+
+
 # ---------------------------------------------------------------------------- the service
 
 
@@ -260,3 +373,43 @@ def test_delivery_states_reads_only_the_rows_of_the_given_messages(
     assert (found[refused].state, found[refused].last_error) == (
         ChannelDeliveryState.FAILED, "provider_rejected_403")
     assert found[refused].conversation_message_id == refused
+
+
+def test_retry_channel_delivery_puts_back_only_a_failed_row(
+    sessions: sessionmaker[Session]
+) -> None:
+    now = dt.datetime.now(dt.UTC)
+    with write_transaction(sessions) as session:
+        conversation = open_conversation(session, "telegram-10", "telegram", now=now)
+        other = open_conversation(session, "telegram-11", "telegram", now=now)
+        ids = {}
+        for state in (ChannelDeliveryState.FAILED, ChannelDeliveryState.SENT,
+                      ChannelDeliveryState.UNCERTAIN):
+            message_id = store_outgoing_message(
+                session, conversation.id, MessageAuthor.BOT, state.value, now=now).id
+            row = record_channel_delivery(
+                session, channel="telegram", external_conversation_id="10",
+                key=f"10:message-{message_id}", text="t", buttons=None, now=now,
+                conversation_message_id=message_id).delivery
+            assert start_delivery_attempt(session, row.id)
+            finish_channel_delivery(session, row.id, state, now=now, error="provider_rejected_403")
+            ids[state] = message_id
+        failed = ids[ChannelDeliveryState.FAILED]
+
+    with write_transaction(sessions) as session, pytest.raises(ConversationNotFound):
+        retry_channel_delivery(session, failed, conversation_id=other.id)
+    for state in (ChannelDeliveryState.SENT, ChannelDeliveryState.UNCERTAIN):
+        with write_transaction(sessions) as session, pytest.raises(DeliveryNotRetryable):
+            retry_channel_delivery(session, ids[state])
+    with write_transaction(sessions) as session:
+        view = retry_channel_delivery(session, failed, conversation_id=conversation.id)
+    assert (view.state, view.attempts, view.last_error) == (
+        ChannelDeliveryState.PENDING, 1, "provider_rejected_403")
+    with write_transaction(sessions) as session, pytest.raises(DeliveryNotRetryable):
+        retry_channel_delivery(session, failed)  # pending already: not put back twice
+    with read_transaction(sessions) as session:
+        found = delivery_states(session, ids.values())
+    assert {s: found[m].state for s, m in ids.items()} == {
+        ChannelDeliveryState.FAILED: ChannelDeliveryState.PENDING,
+        ChannelDeliveryState.SENT: ChannelDeliveryState.SENT,
+        ChannelDeliveryState.UNCERTAIN: ChannelDeliveryState.UNCERTAIN}

@@ -597,6 +597,14 @@ class TelegramChannel:
         if found.pending:
             log.info("telegram: %s pending deliveries queued again", len(found.pending))
 
+    def requeue(self, delivery: ChannelDeliveryView) -> None:
+        """Queue a delivery an agent sends again (``retry_channel_delivery`` made it
+        ``pending``), behind what its chat has queued already, as ``resume`` does."""
+        if delivery.channel != CHANNEL:
+            raise ValueError(f"delivery {delivery.id} is not a Telegram delivery")
+        self._queue(delivery.external_conversation_id, Outgoing.of(delivery))
+        log.info("telegram: delivery %s queued again", delivery.id)
+
     async def _drain(self, chat: str, queue: asyncio.Queue[Outgoing]) -> None:
         try:
             while not queue.empty():

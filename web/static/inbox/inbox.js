@@ -215,19 +215,35 @@ const DELIVERY_LABELS = {
   failed: "Not delivered", uncertain: "May not have arrived", pending: "Sending…", sending: "Sending…",
 };
 
-function deliveryNode(delivery) {
+function deliveryNode(delivery, messageId) {
   const label = delivery && DELIVERY_LABELS[delivery.state];
   if (!label) return null;
-  return el("div", { class: `msg-delivery delivery-${delivery.state}`, text: label,
-    title: delivery.error || null, "data-state": delivery.state });
+  const retry = delivery.state === "failed"
+    ? el("button", { type: "button", class: "msg-retry", text: "Retry",
+      title: "Send this message to the customer again", onclick: () => retryDelivery(messageId) })
+    : null;
+  return el("div", { class: `msg-delivery delivery-${delivery.state}`, title: delivery.error || null,
+    "data-state": delivery.state }, el("span", { text: label }), retry);
 }
 
 function setDelivery(messageId, delivery) {
   const node = document.querySelector(`#messages .msg[data-id="${CSS.escape(String(messageId))}"]`);
   if (!node) return;
   node.querySelector(".msg-delivery")?.remove();
-  const label = deliveryNode(delivery);
+  const label = deliveryNode(delivery, messageId);
   if (label) node.append(label);
+}
+
+// Send a "Not delivered" message again; the live "delivery" frame tells how it ends.
+async function retryDelivery(messageId) {
+  const conversationId = state.currentId;
+  const button = document.querySelector(
+    `#messages .msg[data-id="${CSS.escape(String(messageId))}"] .msg-retry`);
+  if (button) button.disabled = true;
+  const data = await act(() => api(
+    `/api/inbox/conversations/${conversationId}/messages/${messageId}/retry`, { method: "POST" }));
+  if (data?.delivery) setDelivery(messageId, data.delivery);
+  else if (button) button.disabled = false;
 }
 
 function messageNode(m) {
@@ -239,7 +255,7 @@ function messageNode(m) {
     el("div", { class: "msg-text", text: m.text }),
     m.buttons?.length ? el("div", { class: "msg-buttons" }, ...m.buttons.map((b) => el("span", { text: b.title || b.payload }))) : null,
     el("div", { class: "msg-time", text: when(m.created_at) }),
-    author !== "customer" ? deliveryNode(m.delivery) : null);
+    author !== "customer" ? deliveryNode(m.delivery, m.id) : null);
   return node;
 }
 
