@@ -130,20 +130,29 @@ async def delivery_frame(inbox: aiohttp.ClientWebSocketResponse, message_id: int
 # ---------------------------------------------------------------------------- the inbox API
 
 
+async def claimed_telegram_chat(client: TestClient, agent: TestClient, csrf: str, chat: int
+                                ) -> int:
+    """A Telegram customer who asked for a person, claimed by ``agent``: the conversation id."""
+    await webhook(client, text_update(chat, "where is my parcel?"))
+    cid = conversation_id(client, f"telegram-{chat}")
+    await messages_once(agent, cid, lambda ms: any(m["text"] == APOLOGY and ended(m) for m in ms),
+                        "the apology's delivery to end")
+    await webhook(client, button_update(chat, HANDOFF_PAYLOAD))
+    await messages_once(agent, cid, lambda ms: any(
+        m["text"] == QUEUED_BY_GATEWAY and ended(m) for m in ms), "the queue note to arrive")
+    await csrf_post(agent, csrf, f"/api/inbox/conversations/{cid}/claim")
+    return cid
+
+
 async def test_the_agent_sees_which_telegram_messages_were_refused_and_which_arrived(
     client, agent_client, fake_telegram
 ) -> None:  # type: ignore[no-untyped-def]
     chat = 601
     agent, csrf = await agent_client("agent")
-    fake_telegram.fail_next(1, status=403)  # the customer blocked the bot ...
-    await webhook(client, text_update(chat, "where is my parcel?"))
-    cid = conversation_id(client, f"telegram-{chat}")
-    await messages_once(agent, cid, lambda ms: any(m["text"] == APOLOGY and ended(m) for m in ms),
-                        "the apology's delivery to end")
-    await webhook(client, button_update(chat, HANDOFF_PAYLOAD))  # ... and unblocked it
-    await messages_once(agent, cid, lambda ms: any(
-        m["text"] == QUEUED_BY_GATEWAY and ended(m) for m in ms), "the queue note to arrive")
-    await csrf_post(agent, csrf, f"/api/inbox/conversations/{cid}/claim")
+    # The customer blocked the bot (the apology is refused), then unblocked it and asked for
+    # a person.
+    fake_telegram.fail_next(1, status=403)
+    cid = await claimed_telegram_chat(client, agent, csrf, chat)
 
     inbox = await agent.ws_connect("/ws/inbox")
     arrived = (await csrf_post(agent, csrf, f"/api/inbox/conversations/{cid}/reply",
@@ -242,20 +251,6 @@ async def retry(browser: TestClient, csrf: str, cid: int, message_id: int
                 ) -> aiohttp.ClientResponse:
     return await browser.post(retry_path(cid, message_id), json={},
                               headers={"X-CSRF-Token": csrf})
-
-
-async def claimed_telegram_chat(client: TestClient, agent: TestClient, csrf: str, chat: int
-                                ) -> int:
-    """A Telegram customer who asked for a person, claimed by ``agent``: the conversation id."""
-    await webhook(client, text_update(chat, "where is my parcel?"))
-    cid = conversation_id(client, f"telegram-{chat}")
-    await messages_once(agent, cid, lambda ms: any(m["text"] == APOLOGY and ended(m) for m in ms),
-                        "the apology's delivery to end")
-    await webhook(client, button_update(chat, HANDOFF_PAYLOAD))
-    await messages_once(agent, cid, lambda ms: any(
-        m["text"] == QUEUED_BY_GATEWAY and ended(m) for m in ms), "the queue note to arrive")
-    await csrf_post(agent, csrf, f"/api/inbox/conversations/{cid}/claim")
-    return cid
 
 
 async def test_the_agent_sends_a_refused_reply_again_and_it_arrives_once(
