@@ -110,11 +110,16 @@ def _agent(request: web.Request) -> AgentView:
     return agent
 
 
-def _conversation_id(request: web.Request) -> int:
-    raw = request.match_info["id"]
+def _path_id(request: web.Request, name: str = "id", what: str = "conversation") -> int:
+    """A numeric id from the URL path (``{id}``, ``{message_id}``); anything else is a 400."""
+    raw = request.match_info[name]
     if not raw.isdigit() or len(raw) > 18:
-        raise BadRequest("The conversation id is a number.")
+        raise BadRequest(f"The {what} id is a number.")
     return int(raw)
+
+
+def _conversation_id(request: web.Request) -> int:
+    return _path_id(request)
 
 
 @require_role()
@@ -241,10 +246,7 @@ async def retry_delivery(request: web.Request) -> web.Response:
     ``failed``): the row goes back to ``pending`` and the channel queues it; the inbox learns
     how it ends from the ``delivery`` frame. 202 with the message's ``delivery``."""
     conversation_id = _conversation_id(request)
-    raw = request.match_info["message_id"]
-    if not raw.isdigit() or len(raw) > 18:
-        raise BadRequest("The message id is a number.")
-    message_id = int(raw)
+    message_id = _path_id(request, "message_id", "message")
     telegram = request.app.get(TELEGRAM)
     if telegram is None:
         return web.json_response({"error": "channel_unavailable", "message": (
