@@ -21,7 +21,7 @@ from tests.analytics.tracker_rows import Tracker
 from tests.conftest import skip_or_fail
 from tests.crm_connector.factories import make_customer, make_order
 from tests.support.rasa_server import free_port
-from tests.web.conftest import PASSWORD, login, make_web_settings
+from tests.web.conftest import PASSWORD, make_web_settings
 from web import init_app
 
 REPO = Path(__file__).resolve().parents[2]

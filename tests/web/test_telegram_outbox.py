@@ -321,7 +321,7 @@ def test_outbox_states_and_resume(sessions: sessionmaker[Session]) -> None:
 
     found = run(lambda s: resume_channel_deliveries(s, "telegram"))
     assert [d.id for d in found.pending] == [retried, later, other]
-    assert [(d.attempts, d.last_error) for d in found.pending][0] == (1, "http_429")
+    assert (found.pending[0].attempts, found.pending[0].last_error) == (1, "http_429")
     assert found.uncertain_ids == (cut_off,)
     with read_transaction(sessions) as session:
         row = session.get(ChannelDelivery, sent)

@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from crm_connector import CrmSettings, authenticate_agent, create_db_engine, create_session_factory, write_transaction
+from crm_connector import (
+    CrmSettings,
+    authenticate_agent,
+    create_db_engine,
+    create_session_factory,
+    write_transaction,
+)
 from crmbot.cli import main
 from tests.crm_connector.factories import NOW
 

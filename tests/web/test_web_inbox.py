@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from tests.web.conftest import Chat, open_chat
-from web.gateway import HANDOFF_PAYLOAD
+from web.gateway import APOLOGY, HANDOFF_PAYLOAD
 
 
 async def queued_chat(client: TestClient, text: str = "my parcel is lost") -> Chat:
@@ -183,6 +183,4 @@ async def test_writing_after_resolve_reopens_with_the_bot(client: TestClient, ag
     await chat.wait_for(lambda f: f["type"] == "state" and f["state"] == "bot")
     detail = await (await agent.get(f"/api/inbox/conversations/{cid}")).json()
     assert detail["conversation"]["state"] == "bot"
-    assert detail["messages"][-1]["text"] in ("one more question", "Sorry, I'm having trouble answering right now. "
-                                              "Your message is saved and I'll reply as soon as I'm back, "
-                                              "or a person from our team can take over.")
+    assert detail["messages"][-1]["text"] in ("one more question", APOLOGY)
