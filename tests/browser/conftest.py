@@ -6,11 +6,13 @@ Missing chromium skips these tests locally and fails them under CI=true.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import http.server
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
@@ -79,7 +81,7 @@ def screenshots() -> Path:
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: object) -> None:
         return
 
 
@@ -99,6 +101,46 @@ def static_site() -> Iterator[str]:
 
 
 # ---------------------------------------------------------------------------- the real gateway
+
+T = TypeVar("T")
+
+
+class LoopThread:
+    """An event loop running in a thread of its own, for the servers the (sync) browser tests
+    talk to: the real gateway, fakes of outside services."""
+
+    def __init__(self, name: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
+        self._thread.start()
+
+    def run(self, work: Coroutine[Any, Any, T], timeout: float = 60) -> T:
+        return asyncio.run_coroutine_threadsafe(work, self.loop).result(timeout=timeout)
+
+    def call(self, work: Callable[[], T]) -> T:
+        """``work()`` in the loop's thread (a fake's state belongs to that loop)."""
+        async def call() -> T:
+            return work()
+        return self.run(call())
+
+    def serve(self, app: object, port: int) -> Callable[[], None]:
+        """Serve the aiohttp ``app`` on 127.0.0.1:``port``; returns the function that stops it."""
+        from aiohttp import web as aioweb
+
+        runner = aioweb.AppRunner(app, access_log=None)
+
+        async def start() -> None:
+            await runner.setup()
+            await aioweb.TCPSite(runner, "127.0.0.1", port).start()
+
+        self.run(start())
+        return lambda: self.run(runner.cleanup())
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
+        self.loop.close()
+
 
 AGENT_PASSWORD = "browser-agent-password-1"
 
@@ -120,11 +162,8 @@ class LiveGateway:
 # server, and those messages would reach the bot twice.
 @pytest.fixture(scope="module")
 def live_gateway(rasa_server, e2e_crm) -> Iterator[LiveGateway]:  # type: ignore[no-untyped-def]
-    import asyncio
     import datetime as dt
     import secrets
-
-    from aiohttp import web as aioweb
 
     from crm_connector import (
         AgentRole,
@@ -157,25 +196,10 @@ def live_gateway(rasa_server, e2e_crm) -> Iterator[LiveGateway]:  # type: ignore
         rasa_timeout_seconds=45,
         port=port,
     )
-    loop = asyncio.new_event_loop()
-    runner = aioweb.AppRunner(init_app(settings, e2e_crm), access_log=None)
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_forever()
-
-    thread = threading.Thread(target=serve, name="live-gateway", daemon=True)
-    thread.start()
-
-    async def start() -> None:
-        await runner.setup()
-        await aioweb.TCPSite(runner, "127.0.0.1", port).start()
-
-    asyncio.run_coroutine_threadsafe(start(), loop).result(timeout=60)
+    served = LoopThread("live-gateway")
+    stop = served.serve(init_app(settings, e2e_crm), port)
     try:
         yield LiveGateway(f"http://127.0.0.1:{port}", e2e_crm, username, "Dana Reyes")
     finally:
-        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=60)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=10)
-        loop.close()
+        stop()
+        served.close()

@@ -10,10 +10,8 @@ offer of a person, and the test also checks the stored messages in the database.
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import shutil
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +31,7 @@ from crm_connector import (
     read_transaction,
 )
 from crm_connector.models import SupportConversation
+from tests.browser.conftest import LoopThread
 from tests.support.rasa_server import free_port
 from web import WebSettings, init_app
 from web.gateway import APOLOGY
@@ -81,30 +80,16 @@ def sites(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> It
         rasa_timeout_seconds=2.0,
         widget_origins=[allowed_shop],
     )
-    runners = [aioweb.AppRunner(init_app(settings, crm), access_log=None),
-               aioweb.AppRunner(partner_site(gateway), access_log=None),
-               aioweb.AppRunner(partner_site(gateway), access_log=None)]
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="cross-origin-sites", daemon=True)
-    thread.start()
-
-    async def start() -> None:
-        for runner, port in zip(runners, (gateway_port, allowed_port, other_port), strict=True):
-            await runner.setup()
-            await aioweb.TCPSite(runner, "127.0.0.1", port).start()
-
-    async def stop() -> None:
-        for runner in runners:
-            await runner.cleanup()
-
-    asyncio.run_coroutine_threadsafe(start(), loop).result(timeout=60)
+    served = LoopThread("cross-origin-sites")
+    stops = [served.serve(init_app(settings, crm), gateway_port),
+             served.serve(partner_site(gateway), allowed_port),
+             served.serve(partner_site(gateway), other_port)]
     try:
         yield Sites(gateway, allowed_shop, f"http://127.0.0.1:{other_port}", crm)
     finally:
-        asyncio.run_coroutine_threadsafe(stop(), loop).result(timeout=60)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=10)
-        loop.close()
+        for stop in stops:
+            stop()
+        served.close()
 
 
 def console_log(page: Page) -> list[str]:

@@ -178,3 +178,17 @@ def text_update(chat_id: int, text: str, update_id: int | None = None) -> dict[s
             "text": text,
         },
     }
+
+
+def button_update(chat_id: int, payload: str, title: str, text: str,
+                  update_id: int | None = None) -> dict[str, Any]:
+    """A Telegram ``Update`` for the customer pressing the inline button ``title`` (callback data
+    ``payload``) under the bot's message ``text``."""
+    return {
+        "update_id": next(_update_ids) if update_id is None else update_id,
+        "callback_query": {
+            "id": f"cb-{chat_id}", "data": payload, "from": {"id": chat_id},
+            "message": {"message_id": 9, "chat": {"id": chat_id}, "text": text, "reply_markup": {
+                "inline_keyboard": [[{"text": title, "callback_data": payload}]]}},
+        },
+    }

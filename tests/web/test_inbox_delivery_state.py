@@ -2,14 +2,13 @@
 SQLite file, the fake Telegram Bot API on loopback (refusing with 403, dropping the connection or
 holding a request), and an agent logged in to the inbox. ``GET /api/inbox/conversations/{id}``
 adds each outgoing message's outbox row as ``delivery``; ``/ws/inbox`` tells open inboxes when a
-row ends; an agent sends a refused one again. Plus ``delivery_states`` and
-``retry_channel_delivery`` on SQLite and PostgreSQL."""
+row ends; an agent sends a refused one again (not on a gateway without Telegram). Plus
+``delivery_states`` and ``retry_channel_delivery`` on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -34,9 +33,14 @@ from crm_connector import (
     store_outgoing_message,
     write_transaction,
 )
-from tests.support.fake_telegram import FakeTelegram, running_fake_telegram, text_update
-from tests.web.conftest import make_web_settings, open_chat
-from web import SESSIONS, WebSettings
+from tests.support.fake_telegram import (
+    FakeTelegram,
+    button_update,
+    running_fake_telegram,
+    text_update,
+)
+from tests.web.conftest import login, make_web_settings, open_chat
+from web import SESSIONS, WebSettings, init_app
 from web.channels import TELEGRAM, WEBHOOK_PATH
 from web.gateway import APOLOGY, HANDOFF_PAYLOAD, QUEUED_BY_GATEWAY
 
@@ -44,7 +48,6 @@ SECRET = "telegram-delivery-secret_1"
 HEADERS = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
 REFUSED = {"channel": "telegram", "state": "failed", "error": "provider_rejected_403"}
 ARRIVED = {"channel": "telegram", "state": "sent", "error": None}
-_update_ids = itertools.count(7000)
 
 fake_telegram = pytest.fixture(running_fake_telegram)
 
@@ -61,17 +64,6 @@ def web_settings(fake_telegram: FakeTelegram) -> WebSettings:
     )
 
 
-
-
-def button_update(chat_id: int, payload: str) -> dict[str, Any]:
-    return {
-        "update_id": next(_update_ids),
-        "callback_query": {
-            "id": f"cb-{chat_id}", "data": payload, "from": {"id": chat_id},
-            "message": {"message_id": 9, "chat": {"id": chat_id}, "text": APOLOGY, "reply_markup": {
-                "inline_keyboard": [[{"text": "Talk to a person", "callback_data": payload}]]}},
-        },
-    }
 
 
 async def webhook(client: TestClient, update: dict[str, Any]) -> None:
@@ -137,7 +129,7 @@ async def claimed_telegram_chat(client: TestClient, agent: TestClient, csrf: str
     cid = conversation_id(client, f"telegram-{chat}")
     await messages_once(agent, cid, lambda ms: any(m["text"] == APOLOGY and ended(m) for m in ms),
                         "the apology's delivery to end")
-    await webhook(client, button_update(chat, HANDOFF_PAYLOAD))
+    await webhook(client, button_update(chat, HANDOFF_PAYLOAD, "Talk to a person", APOLOGY))
     await messages_once(agent, cid, lambda ms: any(
         m["text"] == QUEUED_BY_GATEWAY and ended(m) for m in ms), "the queue note to arrive")
     await csrf_post(agent, csrf, f"/api/inbox/conversations/{cid}/claim")
@@ -332,6 +324,37 @@ async def test_only_a_refused_message_of_that_conversation_can_be_sent_again(
     assert by_text(messages, APOLOGY)["delivery"] == REFUSED  # and nothing changed
     messages = await messages_once(agent, uncertain_cid, lambda ms: True, "it")
     assert by_text(messages, APOLOGY)["delivery"]["state"] == "uncertain"
+
+
+async def test_a_gateway_without_telegram_does_not_put_a_refused_message_back(
+    client, agent_client, aiohttp_client, web_crm, static_dir, fake_telegram
+) -> None:  # type: ignore[no-untyped-def]
+    agent, _ = await agent_client("agent")
+    fake_telegram.fail_next(1, status=403)
+    await webhook(client, text_update(621, "hello?"))
+    cid = conversation_id(client, "telegram-621")
+    await messages_once(agent, cid, lambda ms: any(ended(m) for m in ms), "the apology to end")
+    await client.app[TELEGRAM].idle()
+    await client.close()
+    # Restarted on the same database with the bot token taken out of the settings.
+    without = await aiohttp_client(init_app(
+        make_web_settings(redeliver_interval_seconds=600), web_crm, static_dir=static_dir))
+    assert without.app.get(TELEGRAM) is None
+    csrf = await login(without, "agent")
+    [refused] = [m for m in await messages_once(without, cid, lambda ms: True, "it")
+                 if "delivery" in m]
+    assert (refused["text"], refused["delivery"]) == (APOLOGY, REFUSED)  # Retry still shows
+    tried_before = len(fake_telegram.attempts_of("sendMessage"))
+
+    response = await retry(without, csrf, cid, refused["id"])
+    assert response.status == 409
+    assert await response.json() == {"error": "channel_unavailable", "message": (
+        "Telegram is not configured here, so the message cannot be sent again.")}
+    with read_transaction(without.app[SESSIONS]) as session:
+        row = delivery_states(session, [refused["id"]])[refused["id"]]
+    assert (row.state, row.attempts, row.last_error) == (
+        ChannelDeliveryState.FAILED, 1, "provider_rejected_403")  # not put back in the queue
+    assert len(fake_telegram.attempts_of("sendMessage")) == tried_before
 
 
 # ---------------------------------------------------------------------------- the service

@@ -11,7 +11,12 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from crm_connector import conversation_history, find_conversation, read_transaction
-from tests.support.fake_telegram import FakeTelegram, running_fake_telegram, text_update
+from tests.support.fake_telegram import (
+    FakeTelegram,
+    button_update,
+    running_fake_telegram,
+    text_update,
+)
 from tests.web.conftest import make_web_settings
 from web import SESSIONS, WebSettings, init_app
 from web.channels import TELEGRAM, WEBHOOK_PATH
@@ -110,24 +115,7 @@ async def test_provider_failures_are_retried_without_duplicates(client, fake_tel
 
 
 async def test_a_pressed_button_is_stored_with_its_title_and_payload(client, fake_telegram) -> None:  # type: ignore[no-untyped-def]
-    update = {
-        "update_id": next(_update_ids),
-        "callback_query": {
-            "id": "cb-77",
-            "data": "/human_handoff",
-            "from": {"id": 51},
-            "message": {
-                "message_id": 9,
-                "chat": {"id": 51},
-                "text": "Shall I connect you?",
-                "reply_markup": {
-                    "inline_keyboard": [
-                        [{"text": "Yes, connect me", "callback_data": "/human_handoff"}]
-                    ]
-                },
-            },
-        },
-    }
+    update = button_update(51, "/human_handoff", "Yes, connect me", "Shall I connect you?")
     response = await client.post(WEBHOOK_PATH, json=update, headers=HEADERS)
     assert response.status == 200
     [message] = [m for m in stored(client, 51) if m.author.value == "customer"]
@@ -135,7 +123,7 @@ async def test_a_pressed_button_is_stored_with_its_title_and_payload(client, fak
     await fake_telegram.wait_for_messages(51, 1)
     await client.app[TELEGRAM].idle()
     assert [c.params for c in fake_telegram.calls if c.method == "answerCallbackQuery"] == [
-        {"callback_query_id": "cb-77"}
+        {"callback_query_id": "cb-51"}
     ]
 
 
