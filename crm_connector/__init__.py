@@ -83,7 +83,7 @@ from crm_connector.services import (
     verify_email_and_order,
     verify_shop_token,
 )
-from crm_connector.settings import PROJECT_ROOT, CrmSettings
+from crm_connector.settings import PROJECT_ROOT, CrmSettings, describe_settings_error
 
 __all__ = [
     "BOT_ACTOR",
@@ -142,6 +142,7 @@ __all__ = [
     "create_db_engine",
     "create_session_factory",
     "customer_actor",
+    "describe_settings_error",
     "find_customer_by_email",
     "find_customer_by_phone",
     "get_customer",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: The repository root (the folder holding ``pyproject.toml``).
@@ -47,3 +47,14 @@ class CrmSettings(BaseSettings):
     @property
     def is_default_secret(self) -> bool:
         return self.shop_token_secret.get_secret_value() == "dev-only-shop-token-secret-change-me"
+
+
+def describe_settings_error(exc: ValidationError, env_prefix: str) -> str:
+    """One line per invalid setting, named as its environment variable, without the value
+    (pydantic's own message repeats the input, which may be a password or a secret)."""
+    lines = []
+    for error in exc.errors(include_url=False, include_input=False):
+        name = env_prefix + "_".join(str(part) for part in error["loc"]).upper()
+        message = str(error["msg"]).removeprefix("Value error, ")
+        lines.append(f"{name}: {message}")
+    return "\n".join(lines)

@@ -6,8 +6,10 @@ import logging
 import sys
 
 import click
+from pydantic import ValidationError
+from pydantic_settings import BaseSettings
 
-from crm_connector import CrmError
+from crm_connector import CrmError, describe_settings_error
 from knowledge import KnowledgeError
 
 
@@ -19,6 +21,15 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except (CrmError, KnowledgeError) as exc:
             raise click.ClickException(str(exc)) from exc
+        except ValidationError as exc:
+            raise click.ClickException(_settings_problem(exc)) from exc
+
+
+def _settings_problem(exc: ValidationError) -> str:
+    """Which setting is wrong, by its environment variable (never its value)."""
+    prefix = next((str(s.model_config.get("env_prefix", "")) for s in BaseSettings.__subclasses__()
+                   if s.__name__ == exc.title), "")
+    return "invalid settings:\n" + describe_settings_error(exc, prefix)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -20,6 +20,7 @@ from crmbot.context import CliContext
 from crmbot.runtime import (
     RuntimeProblem,
     action_server_command,
+    check_services_reachable,
     model_path,
     process_env,
     rasa_server_command,
@@ -52,6 +53,7 @@ def up(no_train: bool) -> None:
     ctx = CliContext.from_env()
     platform = PlatformSettings()
     try:
+        check_services_reachable(platform)
         if no_train:
             model = model_path(platform)
             if not model.is_file():

@@ -12,6 +12,7 @@ import logging
 import os
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -19,7 +20,10 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
 
+import yaml
 from sqlalchemy.engine import make_url
 
 from crm_connector import CrmSettings
@@ -77,6 +81,93 @@ def tracker_store_env(crm: CrmSettings) -> dict[str, str]:
             "TRACKER_URL": tracker_url}
 
 
+#: Environment variables that carry the services' passwords into the Rasa server (the endpoints
+#: file written to var/ names them as ``${VAR}``; Rasa fills them in when it reads the file).
+LOCK_STORE_PASSWORD_ENV = "RASA_LOCK_STORE_PASSWORD"
+EVENT_BROKER_PASSWORD_ENV = "RASA_EVENT_BROKER_PASSWORD"
+#: Rasa's fanout exchange for the Pika event broker (``rasa.core.brokers.pika``).
+RASA_EVENT_EXCHANGE = "rasa-exchange"
+
+
+def service_endpoints(settings: PlatformSettings) -> dict[str, dict[str, Any]]:
+    """The Rasa endpoint sections of the configured production services: a Redis lock store
+    (instead of the SQLite lock file) and a RabbitMQ event broker. Empty for the embedded
+    default. Passwords are ``${VAR}`` placeholders (see ``service_env``)."""
+    sections: dict[str, dict[str, Any]] = {}
+    if settings.rasa_lock_store_url is not None:
+        url = urlsplit(settings.rasa_lock_store_url.get_secret_value())
+        db = url.path.strip("/") or "0"  # a number (checked by the settings)
+        lock_store: dict[str, Any] = {"type": "redis", "url": url.hostname,
+                                      "port": url.port or 6379, "db": int(db),
+                                      "use_ssl": url.scheme == "rediss", "key_prefix": "crmbot"}
+        if url.username:
+            lock_store["username"] = unquote(url.username)
+        if url.password:
+            lock_store["password"] = f"${{{LOCK_STORE_PASSWORD_ENV}}}"
+        sections["lock_store"] = lock_store
+    if settings.rasa_event_broker_url is not None:
+        url = urlsplit(settings.rasa_event_broker_url.get_secret_value())
+        vhost = url.path if url.path not in ("", "/") else ""
+        # Rasa builds the AMQP URL from these parts (user and password as given, URL-encoded).
+        sections["event_broker"] = {
+            "type": "pika", "url": f"{url.scheme}://{url.hostname}{vhost}",
+            "port": url.port or (5671 if url.scheme == "amqps" else 5672),
+            "username": url.username or "guest",
+            "password": f"${{{EVENT_BROKER_PASSWORD_ENV}}}",
+            "queues": [settings.rasa_event_queue], "exchange_name": RASA_EVENT_EXCHANGE,
+        }
+    return sections
+
+
+def service_env(settings: PlatformSettings) -> dict[str, str]:
+    """The passwords of the configured services, for the Rasa server's environment."""
+    env = {}
+    if settings.rasa_lock_store_url is not None:
+        password = urlsplit(settings.rasa_lock_store_url.get_secret_value()).password
+        if password:
+            env[LOCK_STORE_PASSWORD_ENV] = unquote(password)
+    if settings.rasa_event_broker_url is not None:
+        password = urlsplit(settings.rasa_event_broker_url.get_secret_value()).password
+        env[EVENT_BROKER_PASSWORD_ENV] = password if password is not None else "guest"
+    return env
+
+
+def check_services_reachable(settings: PlatformSettings, timeout: float = 3.0) -> None:
+    """Fail early, naming the setting, when a configured Redis or RabbitMQ does not accept a
+    connection (Rasa itself would only fail at the first message, or retry for minutes)."""
+    configured = [("CRMBOT_RASA_LOCK_STORE_URL", settings.rasa_lock_store_url, 6379),
+                  ("CRMBOT_RASA_EVENT_BROKER_URL", settings.rasa_event_broker_url, 5672)]
+    for name, secret, default_port in configured:
+        if secret is None:
+            continue
+        url = urlsplit(secret.get_secret_value())
+        address = (url.hostname or "", url.port or default_port)
+        try:
+            socket.create_connection(address, timeout=timeout).close()
+        except OSError as exc:
+            raise RuntimeProblem(f"{name}: nothing answers at {address[0]}:{address[1]} "
+                                 f"({exc.strerror or type(exc).__name__})") from exc
+
+
+def rasa_endpoints(settings: PlatformSettings) -> Path:
+    """The Rasa server's endpoints file: ``bot/endpoints.yml`` for the embedded default; with
+    production services configured, that file plus their sections, written to
+    ``var/rasa-endpoints.yml`` (no passwords in it)."""
+    base = settings.project_root / "bot" / "endpoints.yml"
+    sections = service_endpoints(settings)
+    if not sections:
+        return base
+    endpoints = yaml.safe_load(base.read_text(encoding="utf-8"))
+    endpoints.update(sections)
+    target = settings.project_root / "var" / "rasa-endpoints.yml"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(
+        "# Written by `crmbot up` from bot/endpoints.yml and the CRMBOT_RASA_*_URL settings;\n"
+        "# edits here are overwritten. Passwords come from the environment (${VAR}).\n"
+        + yaml.safe_dump(endpoints, sort_keys=False), encoding="utf-8")
+    return target
+
+
 def lock_store_path(settings: PlatformSettings, crm: CrmSettings) -> Path:
     """The SQLite file of Rasa's conversation locks (bot/endpoints.yml reads ``RASA_LOCK_DB``):
     next to an SQLite CRM file, else in ``var/``. All Rasa workers of one platform share it."""
@@ -107,6 +198,7 @@ def process_env(
     env["RASA_LOCK_DB"] = str(lock_store_path(settings, crm))
     if rasa:
         env.update(RASA_ENV)
+        env.update(service_env(settings))
         env.setdefault("SANIC_WORKERS", str(settings.rasa_workers))
     else:
         env.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONUNBUFFERED": "1",
@@ -174,7 +266,7 @@ def rasa_server_command(settings: PlatformSettings, model: Path) -> list[str]:
         str(rasa_executable(settings)), "run", "--enable-api",
         "--model", str(model),
         "--interface", settings.host, "--port", str(settings.rasa_port),
-        "--endpoints", "bot/endpoints.yml",
+        "--endpoints", str(rasa_endpoints(settings)),
         "--credentials", "bot/credentials.yml",
     ]  # fmt: skip
 
@@ -199,7 +291,7 @@ def _log_tail(path: Path | None, chars: int = 4000) -> str:
 def is_healthy(url: str, timeout: float = 3.0) -> bool:
     """True when ``GET url`` answers with a 2xx status."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - our URL
+        with urllib.request.urlopen(url, timeout=timeout) as response:
             return 200 <= response.status < 300
     except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError):
         return False

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from crm_connector import PROJECT_ROOT
@@ -29,6 +30,37 @@ class PlatformSettings(BaseSettings):
                     "turn on one core, so one per core serves more customers at once; they "
                     "share conversations through the tracker store and the lock store "
                     "(bot/endpoints.yml).")
+    # --- production services of the Rasa server (the embedded default needs none) ---
+    rasa_lock_store_url: SecretStr | None = Field(
+        default=None,
+        description="Redis for Rasa's conversation locks, redis://[:PASSWORD@]HOST[:PORT][/DB] "
+                    "(or rediss:// with TLS): needed when Rasa servers on several machines share "
+                    "the conversations. Default: a SQLite lock file shared by this machine's "
+                    "Rasa workers.")
+    rasa_event_broker_url: SecretStr | None = Field(
+        default=None,
+        description="RabbitMQ that the Rasa server publishes every conversation event to, "
+                    "amqp://USER:PASSWORD@HOST[:PORT][/VHOST] (or amqps://); analytics can read "
+                    "them from there (`crmbot analytics consume`). Default: no broker.")
+    rasa_event_queue: str = Field(
+        default="crmbot_events", min_length=1, max_length=255,
+        description="The durable RabbitMQ queue the events go to (bound to Rasa's fanout "
+                    "exchange `rasa-exchange`).")
+
+    @field_validator("rasa_lock_store_url")
+    @classmethod
+    def _check_lock_store_url(cls, value: SecretStr | None) -> SecretStr | None:
+        shape = "redis://[:PASSWORD@]HOST[:PORT][/DB]"
+        value = _checked_url(value, ("redis", "rediss"), shape)
+        db = urlsplit(value.get_secret_value()).path.strip("/") if value is not None else ""
+        if db and not db.isdigit():
+            raise ValueError(f"must look like {shape}, with a number for DB")
+        return value
+
+    @field_validator("rasa_event_broker_url")
+    @classmethod
+    def _check_event_broker_url(cls, value: SecretStr | None) -> SecretStr | None:
+        return _checked_url(value, ("amqp", "amqps"), "amqp://USER:PASSWORD@HOST[:PORT][/VHOST]")
 
     @property
     def rasa_url(self) -> str:
@@ -37,3 +69,19 @@ class PlatformSettings(BaseSettings):
     @property
     def action_url(self) -> str:
         return f"http://{self.host}:{self.action_port}/webhook"
+
+
+def _checked_url(value: SecretStr | None, schemes: tuple[str, ...], shape: str
+                 ) -> SecretStr | None:
+    """An empty value means unset; otherwise the URL must have one of ``schemes``, a host, and
+    a valid port. The message never repeats the value (it may hold a password)."""
+    if value is None or not value.get_secret_value().strip():
+        return None
+    try:
+        parts = urlsplit(value.get_secret_value().strip())
+        port = parts.port
+    except ValueError:
+        port, parts = -1, None
+    if parts is None or parts.scheme not in schemes or not parts.hostname or port == -1:
+        raise ValueError(f"must look like {shape}")
+    return SecretStr(value.get_secret_value().strip())

@@ -9,7 +9,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from pydantic import ValidationError
 
-from crm_connector import CrmSettings
+from crm_connector import CrmSettings, describe_settings_error
 from web.app import init_app
 from web.settings import WebSettings
 
@@ -26,7 +26,8 @@ def main() -> None:
     try:
         settings = WebSettings()
     except ValidationError as exc:
-        sys.exit(f"web gateway settings are incomplete or invalid:\n{exc}\n"
+        sys.exit(f"web gateway settings are incomplete or invalid:\n"
+                 f"{describe_settings_error(exc, 'WEB_')}\n"
                  "(WEB_SESSION_SECRET is required; `crmbot up` generates one into var/)")
     app = init_app(settings, CrmSettings())
     web.run_app(app, host=settings.host, port=settings.port, print=None,

@@ -10,7 +10,8 @@ connection close. This store keeps one pooled connection per worker and uses WAL
 recommended setting for WAL: a commit is durable against a crash of any process, and on power
 loss only the last moments of conversations can be lost; the file is never corrupted.
 
-PostgreSQL (and every other dialect) is used exactly as by Rasa's own store. Each Rasa worker
+PostgreSQL (and every other dialect) is used exactly as by Rasa's own store, from the full URL
+in ``url`` (Rasa passes it as ``host``; an empty one, as for SQLite, means none). Each Rasa worker
 process builds its own store when it loads the model (after Sanic forks), so no connection is
 shared between processes.
 
@@ -20,6 +21,7 @@ Configured in bot/endpoints.yml (same keys as Rasa's `type: SQL`):
       type: bot.components.sql_tracker_store.SQLTrackerStore
       dialect: sqlite
       db: /abs/path/var/crmbot.sqlite
+      url: ""        # or postgresql://USER:PASSWORD@HOST:5432/DB with dialect postgresql
 """
 
 from __future__ import annotations
@@ -59,8 +61,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 class SQLTrackerStore(RasaSQLTrackerStore):
     """Rasa's `SQLTrackerStore`; on SQLite with pooled connections and WAL/NORMAL sync."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, *args: Any, host: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, host=host or None, **kwargs)
         if self.engine.dialect.name != "sqlite" or self.engine.url.database in (None, "", ":memory:"):
             return
         url = self.engine.url

@@ -216,6 +216,7 @@ def test_endpoints_take_action_server_and_stores_from_the_environment() -> None:
         "type": "bot.components.sql_tracker_store.SQLTrackerStore",
         "dialect": "${TRACKER_DIALECT}",
         "db": "${TRACKER_DB}",
+        "url": "${TRACKER_URL}",
     }
     # shared by several Rasa worker processes, without a Redis server
     assert endpoints["lock_store"] == {

@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+import shutil
+import socket
 from pathlib import Path
 
 import pytest
+import yaml
+from click.testing import CliRunner
+from pydantic import ValidationError
 
-from crm_connector import CrmSettings
-from crmbot.runtime import lock_store_path, process_env
+from crm_connector import CrmSettings, describe_settings_error
+from crmbot.cli import main
+from crmbot.runtime import (
+    RuntimeProblem,
+    check_services_reachable,
+    lock_store_path,
+    process_env,
+    rasa_endpoints,
+    rasa_server_command,
+    tracker_store_env,
+)
 from crmbot.settings import PlatformSettings
+from tests.support.rasa_server import free_port
 
 
 @pytest.fixture
@@ -73,3 +88,119 @@ def test_locks_of_a_server_database_live_in_var(tmp_path: Path) -> None:
 def test_worker_count_is_checked() -> None:
     with pytest.raises(ValueError, match="rasa_workers"):
         PlatformSettings(_env_file=None, rasa_workers=0)
+
+
+# --- the Rasa server's endpoints: embedded default or production services -----------------
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_the_embedded_default_uses_bot_endpoints_as_it_is(tmp_path: Path) -> None:
+    platform, crm = settings(tmp_path)
+
+    assert rasa_endpoints(platform) == tmp_path / "bot" / "endpoints.yml"
+    assert not (tmp_path / "var" / "rasa-endpoints.yml").exists()
+    assert tracker_store_env(crm)["TRACKER_URL"] == ""  # SQLite: dialect and file only
+
+
+def test_a_postgresql_tracker_store_gets_the_whole_url() -> None:
+    crm = CrmSettings(_env_file=None,
+                      database_url="postgresql+psycopg://bot:s%40cret@db.example:6543/crm")
+
+    env = tracker_store_env(crm)
+
+    assert env["TRACKER_DIALECT"] == "postgresql"
+    # Rasa connects with psycopg2: the plain postgresql driver name, password kept
+    assert env["TRACKER_URL"] == "postgresql://bot:s%40cret@db.example:6543/crm"
+
+
+@pytest.mark.usefixtures("clean_environ")
+def test_redis_and_rabbitmq_go_into_an_endpoints_file_without_their_passwords(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "bot").mkdir()
+    shutil.copy(REPO / "bot" / "endpoints.yml", tmp_path / "bot" / "endpoints.yml")
+    platform, crm = settings(
+        tmp_path, rasa_lock_store_url="rediss://:red%2Fpass@cache.example:6380/3",
+        rasa_event_broker_url="amqp://bot:rab%40bit@mq.example/support",
+        rasa_event_queue="events_eu")
+
+    path = rasa_endpoints(platform)
+    env = process_env(platform, crm, rasa=True)
+
+    assert path == tmp_path / "var" / "rasa-endpoints.yml"
+    text = path.read_text(encoding="utf-8")
+    assert "red" + "/pass" not in text and "rab" not in text  # passwords only in the env
+    endpoints = yaml.safe_load(text)
+    base = yaml.safe_load((REPO / "bot" / "endpoints.yml").read_text(encoding="utf-8"))
+    assert endpoints["action_endpoint"] == base["action_endpoint"]
+    assert endpoints["tracker_store"] == base["tracker_store"]
+    assert endpoints["lock_store"] == {
+        "type": "redis", "url": "cache.example", "port": 6380, "db": 3, "use_ssl": True,
+        "key_prefix": "crmbot", "password": "${RASA_LOCK_STORE_PASSWORD}"}
+    assert endpoints["event_broker"] == {
+        "type": "pika", "url": "amqp://mq.example/support", "port": 5672, "username": "bot",
+        "password": "${RASA_EVENT_BROKER_PASSWORD}", "queues": ["events_eu"],
+        "exchange_name": "rasa-exchange"}
+    # Rasa fills in ${VAR} only in plain (unquoted) YAML scalars
+    assert "password: ${RASA_LOCK_STORE_PASSWORD}\n" in text
+    assert env["RASA_LOCK_STORE_PASSWORD"] == "red/pass"  # redis-py takes it as it is
+    assert env["RASA_EVENT_BROKER_PASSWORD"] == "rab%40bit"  # Rasa puts it into an AMQP URL
+    assert "RASA_LOCK_STORE_PASSWORD" not in process_env(platform, crm, rasa=False)
+    assert str(path) in rasa_server_command(
+        platform.model_copy(update={"rasa_venv": REPO / ".venv-rasa"}), tmp_path / "m.tar.gz")
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("rasa_lock_store_url", "http://cache.example"),
+    ("rasa_lock_store_url", "redis://:hunter2@"),
+    ("rasa_lock_store_url", "redis://:hunter2@cache.example:99999"),
+    ("rasa_lock_store_url", "redis://:hunter2@cache.example/zero"),
+    ("rasa_event_broker_url", "redis://guest:hunter2@mq.example"),
+    ("rasa_event_broker_url", "amqp://guest:hunter2@:5672"),
+])
+def test_a_malformed_service_url_is_refused_without_showing_it(name: str, value: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        PlatformSettings(_env_file=None, **{name: value})  # type: ignore[arg-type]
+
+    message = describe_settings_error(caught.value, "CRMBOT_")
+    assert message.startswith(f"CRMBOT_{name.upper()}: must look like ")
+    assert "hunter2" not in message
+
+
+def test_an_empty_service_url_means_none() -> None:
+    platform = PlatformSettings(_env_file=None, rasa_lock_store_url="", rasa_event_broker_url=" ")
+
+    assert (platform.rasa_lock_store_url, platform.rasa_event_broker_url) == (None, None)
+
+
+def test_crmbot_up_stops_when_a_configured_service_does_not_answer(tmp_path: Path) -> None:
+    closed = free_port()
+    platform, _ = settings(tmp_path, rasa_event_broker_url=f"amqp://bot:hunter2@127.0.0.1:{closed}/")
+
+    with pytest.raises(RuntimeProblem) as caught:
+        check_services_reachable(platform)
+
+    assert str(caught.value).startswith(
+        f"CRMBOT_RASA_EVENT_BROKER_URL: nothing answers at 127.0.0.1:{closed} (")
+    assert "hunter2" not in str(caught.value)
+
+
+def test_a_listening_service_passes_the_check(tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        platform, _ = settings(tmp_path, rasa_lock_store_url=f"redis://127.0.0.1:{port}/2")
+        check_services_reachable(platform)  # no error
+
+
+def test_crmbot_names_a_malformed_setting_without_printing_its_value(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CRMBOT_RASA_LOCK_STORE_URL", "redis://:hunter2@cache.example:99999/0")
+
+    result = CliRunner().invoke(main, ["up"])
+
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: invalid settings:\n"
+        "CRMBOT_RASA_LOCK_STORE_URL: must look like redis://[:PASSWORD@]HOST[:PORT][/DB]\n")

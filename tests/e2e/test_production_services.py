@@ -1,0 +1,139 @@
+"""The Rasa server in its production shape, as `crmbot up` starts it with the services set:
+trackers in PostgreSQL (from the CRM's URL: host, user and database), conversation locks in
+Redis shared by two Rasa workers, every event published to RabbitMQ. Real servers on loopback;
+the trained production model and the session's action server."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from crm_connector import CrmSettings
+from crmbot.runtime import process_env, rasa_endpoints
+from crmbot.settings import PlatformSettings
+from tests.conftest import fresh_postgres_database, skip_or_fail
+from tests.support.rasa_server import require_rasa_executable, send_message, start_rasa_server
+from tests.support.stack import REPO
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
+
+REDIS = ("127.0.0.1", 6379)
+AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+REDIS_DB = 11  # the test's own Redis database: its clients are told apart by it
+
+
+def redis_command(*words: str) -> str:
+    """One command to the real Redis on loopback, its reply's text (RESP over a socket: the
+    platform environment has no Redis client, and needs none)."""
+    request = f"*{len(words)}\r\n" + "".join(f"${len(w)}\r\n{w}\r\n" for w in words)
+    try:
+        with socket.create_connection(REDIS, timeout=5) as conn:
+            conn.sendall(request.encode())
+            reply = conn.makefile("rb")
+            first = reply.readline().decode().rstrip("\r\n")
+            if not first.startswith("$"):  # a status line (+PONG) or an error (-ERR ...)
+                return first
+            return reply.read(int(first[1:])).decode()
+    except OSError as exc:
+        skip_or_fail(f"Redis unreachable at {REDIS}: {exc}")
+        raise
+
+
+@pytest.fixture
+def event_queue() -> Iterator[tuple[Any, str]]:
+    """A RabbitMQ channel and a queue name of this test's own, deleted at the end."""
+    import pika
+
+    try:
+        connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+    except pika.exceptions.AMQPError as exc:
+        skip_or_fail(f"RabbitMQ unreachable at 127.0.0.1:5672: {type(exc).__name__}")
+    channel = connection.channel()
+    queue = f"crmbot_test_events_{uuid.uuid4().hex[:8]}"
+    try:
+        yield channel, queue
+    finally:
+        channel.queue_delete(queue)
+        connection.close()
+
+
+def published(channel: Any, queue: str, count: int, timeout: float = 30.0) -> list[dict[str, Any]]:
+    """The events on the queue, waiting up to ``timeout`` for ``count`` of them (Rasa publishes
+    in the background)."""
+    events: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    while len(events) < count and time.monotonic() < deadline:
+        method, _, body = channel.basic_get(queue, auto_ack=True)
+        if method is None:
+            time.sleep(0.2)
+            continue
+        events.append(json.loads(body))
+    return events
+
+
+def test_rasa_keeps_trackers_in_postgresql_locks_in_redis_and_publishes_events(
+    e2e_platform: PlatformSettings, e2e_model: Path, action_server: str, tmp_path: Path,
+    event_queue: tuple[Any, str],
+) -> None:
+    channel, queue = event_queue
+    redis_command("PING")
+    platform = e2e_platform.model_copy(update={
+        "rasa_workers": 2,
+        "rasa_lock_store_url": SecretStr(f"redis://{REDIS[0]}:{REDIS[1]}/{REDIS_DB}"),
+        "rasa_event_broker_url": SecretStr(AMQP_URL),
+        "rasa_event_queue": queue,
+    })
+    with fresh_postgres_database("crmbot_tracker") as database_url:
+        crm = CrmSettings(_env_file=None, database_url=database_url)
+        env = process_env(platform, crm, rasa=True)
+        env["HOME"] = str(tmp_path / "home")
+        (tmp_path / "home").mkdir()
+        endpoints = rasa_endpoints(platform)
+        assert endpoints != REPO / "bot" / "endpoints.yml"
+        server = start_rasa_server(
+            require_rasa_executable(), e2e_model, workdir=tmp_path / "rasa", env=env,
+            endpoints=endpoints, credentials=REPO / "bot" / "credentials.yml",
+            ready_timeout=platform.startup_timeout_seconds)
+        try:
+            sender = f"prod-{uuid.uuid4().hex[:8]}"
+            for words in ("hello", "how long does shipping take?"):
+                replies = send_message(server.url, sender, words)
+                assert replies and all(r.get("text") for r in replies), server.log_tail()
+            clients = redis_command("CLIENT", "LIST")
+            # The trackers are in PostgreSQL (the URL's host, user and database).
+            engine = create_engine(database_url)
+            try:
+                with engine.connect() as conn:
+                    rows = conn.execute(text(
+                        "SELECT type_name, data FROM events WHERE sender_id = :s ORDER BY id"),
+                        {"s": sender}).all()
+                    others = conn.execute(text(
+                        "SELECT DISTINCT usename, host(client_addr) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND pid <> pg_backend_pid()")).all()
+            finally:
+                engine.dispose()
+            events = published(channel, queue, len(rows))
+        finally:
+            server.stop()
+
+    # Rasa's connections: over TCP as the URL's user (not the local socket's default role).
+    assert others == [(make_url(database_url).username, "127.0.0.1")]
+    said = [json.loads(data)["text"] for kind, data in rows if kind == "user"]
+    assert said == ["hello", "how long does shipping take?"]
+    # The lock store is Redis: the Rasa workers hold connections to the test's database.
+    assert f" db={REDIS_DB} " in clients, clients
+    # Every event the tracker store saved was published to the queue, in order.
+    assert {e["sender_id"] for e in events} == {sender}
+    assert [e["event"] for e in events] == [kind for kind, _ in rows]
+    assert [e["text"] for e in events if e["event"] == "user"] == said
+    assert any(e["event"] == "bot" and e.get("text") for e in events)
