@@ -20,6 +20,12 @@ webhook latency into NLU and the rest (tracker store, policies, action server).
 
     .venv/bin/python benchmarks/chat_latency.py [--duration 20] [--concurrency 20] \
         [--model var/models/crmbot-....tar.gz] [--work-dir /tmp/chatbench] [--out ...]
+
+The production shape (README "Production services"): ``--postgres-admin-url`` seeds a new
+PostgreSQL database next to that URL for the CRM and the trackers (dropped at the end);
+``--lock-store-url redis://...`` and ``--event-broker-url amqp://...`` give the Rasa server the
+Redis lock store and the RabbitMQ event broker, as `crmbot up` does (the run's queue is deleted
+at the end).
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -54,13 +61,16 @@ import psutil  # noqa: E402
 from crm_connector import CrmSettings, create_db_engine, create_session_factory, upgrade_schema  # noqa: E402
 from crm_connector.demo import DemoConfig, seed_demo_data  # noqa: E402
 from crmbot.runtime import (  # noqa: E402
+    check_services_reachable,
     process_env,
+    rasa_endpoints,
     rasa_executable,
     running_action_server,
     stop_process,
     train,
 )
 from crmbot.settings import PlatformSettings  # noqa: E402
+from tests.support.postgres import fresh_database  # noqa: E402
 from tests.support.rasa_server import (  # noqa: E402
     RasaServer,
     free_port,
@@ -113,12 +123,37 @@ def _tail(path: Path, chars: int = 4000) -> str:
         return "<no log>"
 
 
-def seed_crm(work: Path) -> CrmSettings:
-    for old in work.glob("crm.sqlite*"):  # a fresh CRM (and tracker store) on every run
-        old.unlink()
-    crm = CrmSettings(database_url=f"sqlite:///{work / 'crm.sqlite'}")
+def _without_password(value: Any) -> Any:
+    """A service URL as it goes into the results file: the password replaced by ***."""
+    if not isinstance(value, str) or "://" not in value:
+        return value
+    parts = urlsplit(value)
+    if parts.password is None:
+        return value
+    return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")).geturl()
+
+
+def delete_queue(broker_url: str, queue: str) -> None:
+    """Drop the run's event queue (nothing consumes it here)."""
+    import pika
+
+    connection = pika.BlockingConnection(pika.URLParameters(broker_url))
+    try:
+        connection.channel().queue_delete(queue)
+    finally:
+        connection.close()
+
+
+def seed_crm(work: Path, postgres_url: str | None = None) -> CrmSettings:
+    """A fresh CRM (and tracker store) for the run: a SQLite file in ``work``, or the new
+    PostgreSQL database at ``postgres_url`` (already migrated)."""
+    if postgres_url is None:
+        for old in work.glob("crm.sqlite*"):
+            old.unlink()
+    crm = CrmSettings(database_url=postgres_url or f"sqlite:///{work / 'crm.sqlite'}")
     engine = create_db_engine(crm)
-    upgrade_schema(engine)
+    if postgres_url is None:
+        upgrade_schema(engine)
     sessions = create_session_factory(engine)
     with sessions.begin() as session:
         seed_demo_data(session, DemoConfig(as_of=dt.datetime.now(dt.UTC).date(),
@@ -444,6 +479,10 @@ def main() -> int:
     parser.add_argument("--overall-timeout", type=float, default=1800.0,
                         help="hard limit for the whole run (setup and training included)")
     parser.add_argument("--kinds", default=",".join(KINDS))
+    parser.add_argument("--postgres-admin-url", help="CRM and trackers in a new PostgreSQL "
+                        "database next to this URL, e.g. postgresql+psycopg://postgres@127.0.0.1/test")
+    parser.add_argument("--lock-store-url", help="Redis lock store, redis://HOST:PORT/DB")
+    parser.add_argument("--event-broker-url", help="RabbitMQ event broker, amqp://USER:PASS@HOST/")
     args = parser.parse_args()
     kinds = [k for k in args.kinds.split(",") if k]
 
@@ -456,19 +495,29 @@ def main() -> int:
     timer.start()
     previous_term = signal.signal(signal.SIGTERM, lambda *_: _thread.interrupt_main())
     results: dict[str, Any] = {
-        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "config": {k: (str(v) if isinstance(v, Path) else _without_password(v))
+                   for k, v in vars(args).items()},
         "started_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "loadavg_start": loadavg(), "cpus": os.cpu_count(), "phases": {}, "parse": {},
     }
     try:
-        platform = PlatformSettings(models_dir=work / "models", rasa_port=free_port(),
-                                    action_port=free_port(), host=HOST)
+        platform = PlatformSettings(
+            models_dir=work / "models", rasa_port=free_port(), action_port=free_port(), host=HOST,
+            rasa_lock_store_url=args.lock_store_url, rasa_event_broker_url=args.event_broker_url,
+            rasa_event_queue=f"crmbot_bench_{uuid.uuid4().hex[:8]}")
+        check_services_reachable(platform)
+        if args.event_broker_url:
+            procs.contexts.callback(delete_queue, args.event_broker_url, platform.rasa_event_queue)
         rasa = rasa_executable(platform)
         mood_init = mood_log = None
         if "moodbot" in kinds:
             mood_init, mood_log = start_moodbot_init(rasa, work, procs)
         print(f"work dir {work}; seeding the CRM", flush=True)
-        crm = seed_crm(work)
+        postgres_url = None
+        if args.postgres_admin_url:
+            postgres_url = procs.contexts.enter_context(
+                fresh_database(args.postgres_admin_url, "crmbot_bench"))
+        crm = seed_crm(work, postgres_url)
         urls: dict[str, str] = {}
         pids: dict[str, dict[str, int]] = {}
         if {"faq", "order"} & set(kinds):
@@ -488,7 +537,7 @@ def main() -> int:
             (work / "home").mkdir(exist_ok=True)
             print("starting the Rasa server", flush=True)
             server = start_rasa_server(rasa, model, workdir=work / "rasa", env=env,
-                                       endpoints=REPO / "bot" / "endpoints.yml",
+                                       endpoints=rasa_endpoints(platform),
                                        credentials=REPO / "bot" / "credentials.yml",
                                        ready_timeout=300)
             procs.servers.append(server)

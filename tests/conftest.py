@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from crm_connector import CrmSettings, create_db_engine, create_session_factory, upgrade_schema
 from crm_connector.models import Base
+from tests.support.postgres import PostgresUnreachable, fresh_database
 
 # The running assistant (CRM, model, action server, Rasa server) for the tests that need it.
 pytest_plugins = ["tests.support.stack"]
@@ -45,26 +45,11 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @contextlib.contextmanager
 def fresh_postgres_database(prefix: str = "crmbot_test") -> Iterator[str]:
     """A new, migrated PostgreSQL database (its URL), dropped at the end of the block."""
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
     try:
-        with admin.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except Exception as exc:  # noqa: BLE001 - any connection failure means "unreachable"
-        admin.dispose()
-        skip_or_fail(f"PostgreSQL unreachable at {POSTGRES_ADMIN_URL}: {type(exc).__name__}")
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = admin.url.set(database=name).render_as_string(hide_password=False)
-    engine = create_db_engine(CrmSettings(database_url=url))
-    upgrade_schema(engine)
-    engine.dispose()
-    try:
-        yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        with fresh_database(POSTGRES_ADMIN_URL, prefix) as url:
+            yield url
+    except PostgresUnreachable as exc:
+        skip_or_fail(f"PostgreSQL unreachable at {POSTGRES_ADMIN_URL}: {exc}")
 
 
 @pytest.fixture(scope="session")
