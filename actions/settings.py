@@ -14,7 +14,8 @@ class ActionSettings(BaseSettings):
     The CRM database and the FAQ index have their own settings (``CRM_*``, ``KNOWLEDGE_*``).
     """
 
-    model_config = SettingsConfigDict(env_prefix="ACTIONS_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="ACTIONS_", env_file=".env", extra="ignore",
+                                      hide_input_in_errors=True)  # values may be secrets
 
     faq_enabled: bool = Field(
         default=True,

@@ -38,7 +38,14 @@ from analytics.demand import (
     weekly_history,
     wape,
 )
-from analytics.errors import AnalyticsError, ArtifactError, InvalidInputData, NotEnoughData
+from analytics.errors import (
+    AnalyticsError,
+    ArtifactError,
+    BrokerError,
+    BrokerUnavailable,
+    InvalidInputData,
+    NotEnoughData,
+)
 from analytics.recommend import (
     PurchaseRecommender,
     Recommendation,
@@ -60,7 +67,8 @@ from analytics.settings import AnalyticsSettings
 from analytics.transactions import read_transactions, sales_lines, transactions_from_crm
 
 __all__ = [
-    "AnalyticsError", "AnalyticsSettings", "Artifact", "ArtifactError", "InvalidInputData",
+    "AnalyticsError", "AnalyticsSettings", "Artifact", "ArtifactError", "BrokerError",
+    "BrokerUnavailable", "InvalidInputData",
     "NotEnoughData", "latest_artifact_path", "load_artifact", "save_artifact",
 ]
 

@@ -17,3 +17,11 @@ class ArtifactError(AnalyticsError):
 
 class InvalidInputData(AnalyticsError):
     """An input file or table does not have the expected columns or values."""
+
+
+class BrokerError(AnalyticsError):
+    """RabbitMQ refused what the consumer asked (a queue declared with other arguments, say)."""
+
+
+class BrokerUnavailable(BrokerError):
+    """RabbitMQ cannot be reached (at the start, or for too long after losing it)."""

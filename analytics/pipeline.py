@@ -4,7 +4,9 @@ Sources, each with a watermark in ``analytics_watermark``:
 
 * ``tracker_events``: Rasa's SQL tracker store table ``events`` (id, sender_id, type_name,
   timestamp, intent_name, action_name, data) in the same database; only ids above the
-  watermark are read, in id order.
+  watermark are read, in id order. With ``events_from=broker`` the same events are read instead
+  from ``analytics_broker_event`` (the same columns; filled from RabbitMQ by
+  ``analytics.broker``), with its own watermark ``broker_events``.
 * ``support_conversation``: the CRM's conversation row (handoff reason, agent, status,
   closing time, rating); rows whose ``(updated_at, id)`` is above the watermark are read.
 * ``conversation_event`` / ``conversation_message``: the web gateway's state-change log
@@ -58,7 +60,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from analytics.redact import Redactor
-from analytics.schema import Action, Conversation, Handoff, Rating, Turn, Watermark
+from analytics.schema import Action, BrokerEvent, Conversation, Handoff, Rating, Turn, Watermark
 from analytics.settings import AnalyticsSettings
 from crm_connector.models import (
     ConversationEvent,
@@ -71,6 +73,7 @@ from crm_connector.models import (
 log = logging.getLogger(__name__)
 
 TRACKER_SOURCE = "tracker_events"
+BROKER_SOURCE = "broker_events"
 SUPPORT_SOURCE = "support_conversation"
 GATEWAY_EVENT_SOURCE = "conversation_event"
 GATEWAY_MESSAGE_SOURCE = "conversation_message"
@@ -102,6 +105,23 @@ TRACKER_EVENTS = Table(
     Column("action_name", String(255)),
     Column("data", Text),
 )
+
+
+@dataclass(frozen=True)
+class EventSource:
+    """A table with the tracker store's columns that conversation events are read from."""
+
+    table: Table
+    watermark: str  # its row in ``analytics_watermark``
+    name: str  # the ``source`` of the turns, actions and handoffs made from its events
+
+
+TRACKER = EventSource(TRACKER_EVENTS, TRACKER_SOURCE, "tracker")
+BROKER = EventSource(BrokerEvent.__table__, BROKER_SOURCE, "broker")
+
+
+def event_source(settings: AnalyticsSettings) -> EventSource:
+    return BROKER if settings.events_from == "broker" else TRACKER
 
 
 @dataclass
@@ -147,14 +167,15 @@ def run_pipeline(
     return loader.result
 
 
-def pending_tracker_events(session: Session) -> int:
-    """How many tracker events the next run would read (for a progress bar)."""
-    if not _has_table(session, "events"):
+def pending_tracker_events(session: Session, settings: AnalyticsSettings | None = None) -> int:
+    """How many events the next run would read (for a progress bar)."""
+    source = event_source(settings) if settings is not None else TRACKER
+    if not _has_table(session, source.table.name):
         return 0
-    mark = session.get(Watermark, TRACKER_SOURCE)
+    mark = session.get(Watermark, source.watermark)
     after = mark.position if mark else 0
-    return int(session.scalar(select(func.count()).select_from(TRACKER_EVENTS)
-                              .where(TRACKER_EVENTS.c.id > after)) or 0)
+    return int(session.scalar(select(func.count()).select_from(source.table)
+                              .where(source.table.c.id > after)) or 0)
 
 
 def _has_table(session: Session, name: str) -> bool:
@@ -188,6 +209,7 @@ class _Loader:
         self.session = session
         self.settings = settings
         self.redactor = redactor
+        self.events = event_source(settings)
         self.result = PipelineResult()
         self._conversations: dict[str, Conversation] = {}
         self._last_turn: dict[int, Turn | None] = {}
@@ -221,14 +243,15 @@ class _Loader:
     # --- tracker events ----------------------------------------------------------------------
     def load_tracker_events(self, now: dt.datetime,
                             on_events: Callable[[int], None] | None) -> None:
-        if not _has_table(self.session, "events"):
-            log.info("no tracker store table `events` in this database: nothing to read")
+        table = self.events.table
+        if not _has_table(self.session, table.name):
+            log.info("no table `%s` in this database: nothing to read", table.name)
             return
-        mark = _watermark(self.session, TRACKER_SOURCE, now)
+        mark = _watermark(self.session, self.events.watermark, now)
         while True:
             rows = self.session.execute(
-                select(TRACKER_EVENTS).where(TRACKER_EVENTS.c.id > mark.position)
-                .order_by(TRACKER_EVENTS.c.id).limit(self.settings.pipeline_batch_size)
+                select(table).where(table.c.id > mark.position)
+                .order_by(table.c.id).limit(self.settings.pipeline_batch_size)
             ).all()
             if not rows:
                 break
@@ -277,7 +300,7 @@ class _Loader:
         elif kind == "bot":
             self._bot(conv, data, when)
         else:
-            self.session.add(Handoff(conversation_id=conv.id, source="tracker",
+            self.session.add(Handoff(conversation_id=conv.id, source=self.events.name,
                                      source_event_id=row.id, occurred_at=when))
             self.result.handoffs_added += 1
 
@@ -294,7 +317,7 @@ class _Loader:
         low = intent == "nlu_fallback" or (
             confidence is not None and confidence < self.settings.low_confidence_threshold)
         turn = Turn(
-            conversation_id=conv.id, source="tracker", source_event_id=row.id, sent_at=when,
+            conversation_id=conv.id, source=self.events.name, source_event_id=row.id, sent_at=when,
             text=self.redactor.redact(text), intent=(intent or None) and str(intent)[:64],
             confidence=confidence, is_fallback=intent in FALLBACK_INTENTS,
             is_low_confidence=low, faq_asked=intent == "ask_faq",
@@ -316,7 +339,8 @@ class _Loader:
             elif name == FAQ_ACTION:
                 turn.faq_asked = True
         self.session.add(Action(conversation_id=conv.id, turn_id=turn.id if turn else None,
-                                source_event_id=row.id, occurred_at=when, name=name))
+                                source=self.events.name, source_event_id=row.id,
+                                occurred_at=when, name=name))
         self.result.actions_added += 1
 
     def _bot(self, conv: Conversation, data: dict[str, Any], when: dt.datetime) -> None:

@@ -1,4 +1,5 @@
-"""Analytics tables: conversations, turns, actions, handoffs, ratings and load watermarks.
+"""Analytics tables: conversations, turns, actions, handoffs, ratings, load watermarks, and the
+conversation events read from RabbitMQ (``analytics.broker``).
 
 They live in the same database as the CRM by default but on their own ``MetaData`` (tables
 prefixed ``analytics_``) with their own Alembic environment (``analytics/migrations``, version
@@ -15,7 +16,6 @@ from sqlalchemy import Engine, Float, ForeignKey, Integer, MetaData, String, Tex
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from crm_connector import migrate
-
 from crm_connector.models.base import NAMING_CONVENTION, UtcDateTime
 
 
@@ -81,7 +81,7 @@ class Turn(AnalyticsBase):
     id: Mapped[int] = mapped_column(primary_key=True)
     conversation_id: Mapped[int] = mapped_column(
         ForeignKey("analytics_conversation.id", ondelete="CASCADE"), index=True)
-    source: Mapped[str] = mapped_column(String(16))  # tracker | gateway
+    source: Mapped[str] = mapped_column(String(16))  # tracker | broker | gateway
     source_event_id: Mapped[int]
     sent_at: Mapped[dt.datetime] = mapped_column(index=True)
     text: Mapped[str] = mapped_column(Text, default="")  # redacted
@@ -99,13 +99,14 @@ class Action(AnalyticsBase):
     """An action the bot ran (``action_listen`` is left out), tied to the turn it answered."""
 
     __tablename__ = "analytics_action"
-    __table_args__ = (UniqueConstraint("source_event_id"),)
+    __table_args__ = (UniqueConstraint("source", "source_event_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     conversation_id: Mapped[int] = mapped_column(
         ForeignKey("analytics_conversation.id", ondelete="CASCADE"), index=True)
     turn_id: Mapped[int | None] = mapped_column(
         ForeignKey("analytics_turn.id", ondelete="CASCADE"), index=True)
+    source: Mapped[str] = mapped_column(String(16), server_default="tracker")  # tracker | broker
     source_event_id: Mapped[int]
     occurred_at: Mapped[dt.datetime]
     name: Mapped[str] = mapped_column(String(64), index=True)
@@ -120,7 +121,7 @@ class Handoff(AnalyticsBase):
     id: Mapped[int] = mapped_column(primary_key=True)
     conversation_id: Mapped[int] = mapped_column(
         ForeignKey("analytics_conversation.id", ondelete="CASCADE"), index=True)
-    source: Mapped[str] = mapped_column(String(16))  # tracker | support
+    source: Mapped[str] = mapped_column(String(16))  # tracker | broker | support | gateway
     source_event_id: Mapped[int]
     occurred_at: Mapped[dt.datetime]
     reason: Mapped[str | None] = mapped_column(String(64))
@@ -139,6 +140,27 @@ class Rating(AnalyticsBase):
     agent_id: Mapped[int | None]
     intent: Mapped[str | None] = mapped_column(String(64))
     rated_at: Mapped[dt.datetime]
+
+
+class BrokerEvent(AnalyticsBase):
+    """A conversation event that Rasa's event broker published to RabbitMQ, stored by
+    ``analytics.broker`` with the columns of Rasa's tracker store table ``events`` (``data`` is
+    the event's JSON without ``sender_id``, as that table has it), so the pipeline reads either
+    table with the same code. ``id`` is the arrival order (never reused: the pipeline's
+    watermark); ``dedupe_key`` (sha256 of the message body) stores a redelivered message once."""
+
+    __tablename__ = "analytics_broker_event"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sender_id: Mapped[str]
+    type_name: Mapped[str]
+    timestamp: Mapped[float | None] = mapped_column(Float)
+    intent_name: Mapped[str | None]
+    action_name: Mapped[str | None]
+    data: Mapped[str] = mapped_column(Text)
+    dedupe_key: Mapped[str] = mapped_column(String(64), unique=True)
+    received_at: Mapped[dt.datetime]
 
 
 ANALYTICS_TABLES = tuple(AnalyticsBase.metadata.sorted_tables)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from crm_connector.settings import checked_service_url
 
 #: The repository root (the folder holding ``pyproject.toml``).
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -14,7 +17,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 class AnalyticsSettings(BaseSettings):
     """``ANALYTICS_*`` environment variables (or a ``.env`` file) configure analytics."""
 
-    model_config = SettingsConfigDict(env_prefix="ANALYTICS_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="ANALYTICS_", env_file=".env", extra="ignore",
+                                      hide_input_in_errors=True)  # a URL may hold a password
 
     artifacts_dir: Path = Field(
         default=PROJECT_ROOT / "var" / "analytics",
@@ -37,8 +41,37 @@ class AnalyticsSettings(BaseSettings):
         "low-confidence (a candidate unanswered question).",
     )
     pipeline_batch_size: int = Field(default=5000, gt=0, description="Tracker events per read.")
+    events_from: Literal["tracker", "broker"] = Field(
+        default="tracker",
+        description="Where the pipeline reads conversation events: `tracker` (Rasa's SQL tracker "
+        "store table `events` in this database) or `broker` (the events `crmbot analytics "
+        "consume` stored from RabbitMQ).",
+    )
+    broker_url: SecretStr | None = Field(
+        default=None,
+        description="RabbitMQ that the Rasa server publishes its events to, "
+        "amqp://USER:PASSWORD@HOST[:PORT][/VHOST] (or amqps://); needed by `crmbot analytics "
+        "consume` (`crmbot up` passes its CRMBOT_RASA_EVENT_BROKER_URL when this is unset).",
+    )
+    broker_queue: str = Field(
+        default="crmbot_events", min_length=1, max_length=255,
+        description="The durable queue to read (bound to Rasa's fanout exchange `rasa-exchange`; "
+        "the same name as the Rasa server's CRMBOT_RASA_EVENT_QUEUE).",
+    )
+    broker_exchange: str = Field(
+        default="rasa-exchange", min_length=1, max_length=255,
+        description="The fanout exchange the Rasa server publishes to (its event broker's "
+        "`exchange_name`, `rasa-exchange` unless changed there).",
+    )
     gap_distance_threshold: float = Field(
         default=0.55, gt=0.0, lt=2.0,
         description="Cosine distance below which unanswered questions join one cluster.",
     )
     gap_min_count: int = Field(default=2, ge=1, description="Smallest cluster suggested.")
+
+    @field_validator("broker_url")
+    @classmethod
+    def _check_broker_url(cls, value: SecretStr | None) -> SecretStr | None:
+        """Empty means unset; the message never repeats the value (it may hold a password)."""
+        return checked_service_url(value, ("amqp", "amqps"),
+                                   "amqp://USER:PASSWORD@HOST[:PORT][/VHOST]")

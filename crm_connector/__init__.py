@@ -83,7 +83,12 @@ from crm_connector.services import (
     verify_email_and_order,
     verify_shop_token,
 )
-from crm_connector.settings import PROJECT_ROOT, CrmSettings, describe_settings_error
+from crm_connector.settings import (
+    PROJECT_ROOT,
+    CrmSettings,
+    checked_service_url,
+    describe_settings_error,
+)
 
 __all__ = [
     "BOT_ACTOR",
@@ -139,6 +144,7 @@ __all__ = [
     "cancellation_refusal",
     "change_delivery_address",
     "check_refund_eligibility",
+    "checked_service_url",
     "create_db_engine",
     "create_session_factory",
     "customer_actor",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -15,7 +16,8 @@ DEFAULT_SQLITE_PATH = PROJECT_ROOT / "var" / "crmbot.sqlite"
 class CrmSettings(BaseSettings):
     """``CRM_*`` environment variables (or a ``.env`` file) configure the CRM connector."""
 
-    model_config = SettingsConfigDict(env_prefix="CRM_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="CRM_", env_file=".env", extra="ignore",
+                                      hide_input_in_errors=True)  # values may be secrets
 
     database_url: str = Field(
         default=f"sqlite:///{DEFAULT_SQLITE_PATH}",
@@ -54,7 +56,24 @@ def describe_settings_error(exc: ValidationError, env_prefix: str) -> str:
     (pydantic's own message repeats the input, which may be a password or a secret)."""
     lines = []
     for error in exc.errors(include_url=False, include_input=False):
-        name = env_prefix + "_".join(str(part) for part in error["loc"]).upper()
         message = str(error["msg"]).removeprefix("Value error, ")
-        lines.append(f"{name}: {message}")
+        if error["loc"]:  # one setting; a check across settings has no location
+            message = env_prefix + "_".join(map(str, error["loc"])).upper() + ": " + message
+        lines.append(message)
     return "\n".join(lines)
+
+
+def checked_service_url(value: SecretStr | None, schemes: tuple[str, ...], shape: str
+                        ) -> SecretStr | None:
+    """An empty value means unset; otherwise the URL must have one of ``schemes``, a host, and
+    a valid port. The message never repeats the value (it may hold a password)."""
+    if value is None or not value.get_secret_value().strip():
+        return None
+    try:
+        parts = urlsplit(value.get_secret_value().strip())
+        port = parts.port
+    except ValueError:
+        port, parts = -1, None
+    if parts is None or parts.scheme not in schemes or not parts.hostname or port == -1:
+        raise ValueError(f"must look like {shape}")
+    return SecretStr(value.get_secret_value().strip())

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import click
 from tqdm import tqdm
 
 from analytics import AnalyticsError, AnalyticsSettings
+from analytics.broker import ConsumeResult, consume
 from analytics.refresh import PIPELINE_STEP, TRAINING_STEPS, refresh
 from analytics.schema import upgrade_analytics
 from crm_connector import read_transaction
@@ -82,3 +86,61 @@ def report_command(out: Path, days: int | None, gaps: bool) -> None:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"report written to {path} ({data.kpis.conversations:,} conversations, "
                f"{data.sales.orders:,} orders)")
+
+
+@analytics.command("consume")
+@click.option("--until-empty", is_flag=True,
+              help="Stop when the queue is empty (for cron and tests)  [default: run until "
+              "SIGINT/SIGTERM]")
+@click.option("--max-messages", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Stop after N messages.")
+def consume_command(until_empty: bool, max_messages: int | None) -> None:
+    """Store the conversation events the Rasa server publishes to RabbitMQ.
+
+    Reads ANALYTICS_BROKER_QUEUE at ANALYTICS_BROKER_URL (declaring Rasa's fanout exchange
+    ANALYTICS_BROKER_EXCHANGE, `rasa-exchange` by default, and the durable queue, bound, if
+    they are not there yet) into the table that `crmbot analytics refresh` reads with
+    ANALYTICS_EVENTS_FROM=broker. A message is acknowledged only once stored; a redelivered
+    one is stored once; one that is not a Rasa event is counted as rejected and logged without
+    its content. Without --until-empty or --max-messages it runs until SIGINT or SIGTERM,
+    reconnecting when RabbitMQ goes away, with a line per stored batch on stderr.
+    """
+    ctx = CliContext.from_env()
+    settings = AnalyticsSettings()
+    if not click.get_current_context().find_root().params.get("verbose"):
+        logging.getLogger("pika").setLevel(logging.CRITICAL)  # our own messages say it once
+    stop = threading.Event()
+    bounded = until_empty or max_messages is not None
+    # A counter on a terminal for a bounded run; a service writes a line per batch to its log.
+    bar = tqdm(desc="analytics consume", unit=" msg", total=max_messages, file=sys.stderr,
+               dynamic_ncols=True, disable=None) if bounded else None
+
+    def progress(result: ConsumeResult) -> None:
+        if bar is not None:
+            bar.update(result.received - bar.n)
+        else:
+            click.echo(_consume_line(result), err=True)
+
+    previous = {sig: signal.signal(sig, lambda *_: stop.set())
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        upgrade_analytics(ctx.engine)
+        result = consume(ctx.sessions, settings, until_empty=until_empty,
+                         max_messages=max_messages, stop=stop, on_batch=progress)
+    except AnalyticsError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if bar is not None:
+            bar.close()
+    click.echo(_consume_line(result) + (" (stopped)" if stop.is_set() else ""))
+    if result.rejected:
+        click.echo(f"warning: {result.rejected:,} messages were not Rasa events and were dropped "
+                   "(see the log)", err=True)
+
+
+def _consume_line(result: ConsumeResult) -> str:
+    return (f"queue read: {result.received:,} messages, {result.stored:,} events stored, "
+            f"{result.duplicates:,} duplicates, {result.rejected:,} rejected, "
+            f"{result.reconnects:,} reconnects")

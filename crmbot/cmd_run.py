@@ -14,6 +14,7 @@ import uuid
 import click
 from honcho.manager import Manager
 
+from analytics import AnalyticsSettings
 from crm_connector import CrmSettings
 from crmbot.cmd_users import demo_logins_path, write_private
 from crmbot.context import CliContext
@@ -52,6 +53,10 @@ def up(no_train: bool) -> None:
     """
     ctx = CliContext.from_env()
     platform = PlatformSettings()
+    events_from_broker = AnalyticsSettings().events_from == "broker"
+    if events_from_broker and platform.rasa_event_broker_url is None:
+        raise click.ClickException("ANALYTICS_EVENTS_FROM=broker, but the Rasa server publishes "
+                                   "no events: set CRMBOT_RASA_EVENT_BROKER_URL")
     try:
         check_services_reachable(platform)
         if no_train:
@@ -84,8 +89,22 @@ def up(no_train: bool) -> None:
              "--ready-message", ready]
     manager.add_process("watch", shlex.join(watch), env=process_env(platform, ctx.crm, rasa=False),
                         cwd=root)
+    if events_from_broker:
+        manager.add_process("events", shlex.join([sys.executable, "-m", "crmbot", "analytics",
+                                                  "consume"]),
+                            env=consumer_env(platform, ctx.crm), cwd=root)
     manager.loop()
     sys.exit(manager.returncode)
+
+
+def consumer_env(platform: PlatformSettings, crm: CrmSettings) -> dict[str, str]:
+    """The analytics event consumer reads the queue the Rasa server publishes to, at the same
+    RabbitMQ unless ANALYTICS_BROKER_URL names another account."""
+    env = process_env(platform, crm, rasa=False)
+    if platform.rasa_event_broker_url is not None:
+        env.setdefault("ANALYTICS_BROKER_URL", platform.rasa_event_broker_url.get_secret_value())
+    env["ANALYTICS_BROKER_QUEUE"] = platform.rasa_event_queue
+    return env
 
 
 def web_session_secret(platform: PlatformSettings) -> str:

@@ -8,13 +8,14 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from crm_connector import PROJECT_ROOT
+from crm_connector import PROJECT_ROOT, checked_service_url
 
 
 class PlatformSettings(BaseSettings):
     """``CRMBOT_*`` environment variables configure where the platform's processes run."""
 
-    model_config = SettingsConfigDict(env_prefix="CRMBOT_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="CRMBOT_", env_file=".env", extra="ignore",
+                                      hide_input_in_errors=True)  # values may be secrets
 
     host: str = Field(default="127.0.0.1", description="Interface every server binds to.")
     rasa_port: int = Field(default=5005, ge=1, le=65535)
@@ -51,7 +52,7 @@ class PlatformSettings(BaseSettings):
     @classmethod
     def _check_lock_store_url(cls, value: SecretStr | None) -> SecretStr | None:
         shape = "redis://[:PASSWORD@]HOST[:PORT][/DB]"
-        value = _checked_url(value, ("redis", "rediss"), shape)
+        value = checked_service_url(value, ("redis", "rediss"), shape)
         db = urlsplit(value.get_secret_value()).path.strip("/") if value is not None else ""
         if db and not db.isdigit():
             raise ValueError(f"must look like {shape}, with a number for DB")
@@ -60,7 +61,7 @@ class PlatformSettings(BaseSettings):
     @field_validator("rasa_event_broker_url")
     @classmethod
     def _check_event_broker_url(cls, value: SecretStr | None) -> SecretStr | None:
-        return _checked_url(value, ("amqp", "amqps"), "amqp://USER:PASSWORD@HOST[:PORT][/VHOST]")
+        return checked_service_url(value, ("amqp", "amqps"), "amqp://USER:PASSWORD@HOST[:PORT][/VHOST]")
 
     @property
     def rasa_url(self) -> str:
@@ -70,18 +71,3 @@ class PlatformSettings(BaseSettings):
     def action_url(self) -> str:
         return f"http://{self.host}:{self.action_port}/webhook"
 
-
-def _checked_url(value: SecretStr | None, schemes: tuple[str, ...], shape: str
-                 ) -> SecretStr | None:
-    """An empty value means unset; otherwise the URL must have one of ``schemes``, a host, and
-    a valid port. The message never repeats the value (it may hold a password)."""
-    if value is None or not value.get_secret_value().strip():
-        return None
-    try:
-        parts = urlsplit(value.get_secret_value().strip())
-        port = parts.port
-    except ValueError:
-        port, parts = -1, None
-    if parts is None or parts.scheme not in schemes or not parts.hostname or port == -1:
-        raise ValueError(f"must look like {shape}")
-    return SecretStr(value.get_secret_value().strip())

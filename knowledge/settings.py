@@ -24,7 +24,8 @@ THRESHOLD_CALIBRATION = (
 class KnowledgeSettings(BaseSettings):
     """``KNOWLEDGE_*`` environment variables (or a ``.env`` file) configure FAQ retrieval."""
 
-    model_config = SettingsConfigDict(env_prefix="KNOWLEDGE_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="KNOWLEDGE_", env_file=".env", extra="ignore",
+                                      hide_input_in_errors=True)  # values may be secrets
 
     corpus_path: Path = Field(
         default=DEFAULT_CORPUS_PATH, description="The editable FAQ corpus (YAML)."

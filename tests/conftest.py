@@ -22,6 +22,7 @@ pytest_plugins = ["tests.support.stack"]
 POSTGRES_ADMIN_URL = os.environ.get(
     "CRMBOT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
+RABBITMQ_URL = os.environ.get("CRMBOT_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 

@@ -16,7 +16,8 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class WebSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="WEB_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="WEB_", env_file=".env", extra="ignore",
+                                      hide_input_in_errors=True)  # values may be secrets
 
     host: str = Field(default="127.0.0.1", description="Interface the gateway binds to.")
     port: int = Field(default=8080, ge=1, le=65535)

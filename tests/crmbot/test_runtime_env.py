@@ -11,8 +11,11 @@ import yaml
 from click.testing import CliRunner
 from pydantic import ValidationError
 
+from actions.settings import ActionSettings
+from analytics import AnalyticsSettings
 from crm_connector import CrmSettings, describe_settings_error
 from crmbot.cli import main
+from crmbot.cmd_run import consumer_env
 from crmbot.runtime import (
     RuntimeProblem,
     check_services_reachable,
@@ -23,7 +26,9 @@ from crmbot.runtime import (
     tracker_store_env,
 )
 from crmbot.settings import PlatformSettings
+from knowledge.settings import KnowledgeSettings
 from tests.support.rasa_server import free_port
+from web import WebSettings
 
 
 @pytest.fixture
@@ -204,3 +209,43 @@ def test_crmbot_names_a_malformed_setting_without_printing_its_value(
     assert result.output == (
         "Error: invalid settings:\n"
         "CRMBOT_RASA_LOCK_STORE_URL: must look like redis://[:PASSWORD@]HOST[:PORT][/DB]\n")
+
+
+@pytest.mark.parametrize(("settings_class", "name"), [
+    (CrmSettings, "database_url"), (PlatformSettings, "rasa_event_broker_url"),
+    (WebSettings, "session_secret"), (ActionSettings, "max_input_chars"),
+    (KnowledgeSettings, "batch_size"), (AnalyticsSettings, "broker_url"),
+])
+def test_no_settings_error_repeats_the_value(settings_class: type, name: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        settings_class(_env_file=None, **{name: "mysql://bot:hunter2@db/x"})
+
+    assert "hunter2" not in str(caught.value)
+
+
+def test_the_event_consumer_reads_the_queue_the_rasa_server_publishes_to(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("ANALYTICS_BROKER_URL", raising=False)
+    platform, crm = settings(tmp_path, rasa_event_broker_url="amqp://bot:pw@mq.example/",
+                             rasa_event_queue="events_eu")
+
+    env = consumer_env(platform, crm)
+
+    assert (env["ANALYTICS_BROKER_URL"], env["ANALYTICS_BROKER_QUEUE"]) == (
+        "amqp://bot:pw@mq.example/", "events_eu")
+    monkeypatch.setenv("ANALYTICS_BROKER_URL", "amqp://analytics:other@mq.example/")
+    assert consumer_env(platform, crm)["ANALYTICS_BROKER_URL"] == (
+        "amqp://analytics:other@mq.example/")  # its own account, when given
+
+
+def test_crmbot_up_refuses_broker_analytics_without_a_publishing_rasa_server(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ANALYTICS_EVENTS_FROM", "broker")
+    monkeypatch.delenv("CRMBOT_RASA_EVENT_BROKER_URL", raising=False)
+
+    result = CliRunner().invoke(main, ["up"])
+
+    assert result.exit_code == 1
+    assert "set CRMBOT_RASA_EVENT_BROKER_URL" in result.output
