@@ -1,6 +1,6 @@
 """Run in the Rasa environment (cwd = a copy of the project): the serving parts of bot/components.
 
-    python tests/bot/serving_probe.py MODEL.tar.gz OUT.json
+    python tests/bot/serving_probe.py MODEL.tar.gz OUT.json [POSTGRES_URL]
 
 Writes to OUT.json:
 - `ted`: every action prediction of TEDPolicy along the story trackers of bot/data, made by the
@@ -11,11 +11,14 @@ Writes to OUT.json:
   for a set of valid and invalid responses (must be equal);
 - `locks`: two processes issuing 200 tickets each for one conversation through one
   SQLiteLockStore file: `distinct` tickets out of `issued` (must be all), and the lock
-  round trip of one conversation.
+  round trip of one conversation;
+- `postgres` (with POSTGRES_URL, an empty database): bot.components.sql_tracker_store on it:
+  the `synchronous_commit` of its connections, and the events of a tracker saved and read back.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import multiprocessing
 import sys
@@ -27,12 +30,13 @@ import jsonschema
 from rasa.core.actions.action import RemoteAction
 from rasa.core.agent import Agent
 from rasa.core.training import load_data
-from rasa.shared.core.events import ActionExecuted
+from rasa.shared.core.events import ActionExecuted, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.importers.importer import TrainingDataImporter
 
 from bot.components import action_response
 from bot.components.fresh_state_policies import TEDPolicy
+from bot.components.sql_tracker_store import SQLTrackerStore
 from bot.components.sqlite_lock_store import SQLiteLockStore
 
 RESPONSES: list[Any] = [
@@ -137,10 +141,26 @@ def probe_locks(count: int = 200) -> dict[str, Any]:
                 "after_cleanup": store.get_lock("conversation-2") is None}
 
 
-def main(model: Path, out: Path) -> None:
-    out.write_text(json.dumps({"ted": probe_ted(model), "validation": probe_validation(),
-                               "locks": probe_locks()}), encoding="utf-8")
+def probe_postgres(url: str) -> dict[str, Any]:
+    store = SQLTrackerStore(dialect="postgresql", host=url)
+    tracker = DialogueStateTracker("probe-conversation", slots=[])
+    tracker.update(UserUttered("hello"))
+    tracker.update(ActionExecuted("utter_greet"))
+    asyncio.run(store.save(tracker))
+    read_back = asyncio.run(store.retrieve("probe-conversation"))
+    with store.engine.connect() as connection:
+        mode = connection.exec_driver_sql("SHOW synchronous_commit").scalar()
+    store.engine.dispose()
+    return {"synchronous_commit": mode,
+            "events": [e.type_name for e in read_back.events] if read_back else []}
+
+
+def main(model: Path, out: Path, postgres_url: str | None) -> None:
+    probe = {"ted": probe_ted(model), "validation": probe_validation(), "locks": probe_locks()}
+    if postgres_url:
+        probe["postgres"] = probe_postgres(postgres_url)
+    out.write_text(json.dumps(probe), encoding="utf-8")
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), Path(sys.argv[2]))
+    main(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else None)

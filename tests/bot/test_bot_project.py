@@ -23,7 +23,9 @@ from typing import Any
 
 import pytest
 import yaml
+from sqlalchemy.engine import make_url
 
+from tests.conftest import fresh_postgres_database
 from tests.support.rasa_server import (
     REPO_ROOT,
     RasaProcessError,
@@ -378,14 +380,17 @@ def test_serving_components_change_speed_not_answers(
     """bot.components' serving parts (benchmarks/README.md, "Chat latency"): TED's prediction
     cache gives TED's own predictions; the compiled validator of action-server responses gives
     Rasa's verdicts and messages; the SQLite lock store hands out each ticket once when two
-    processes ask at the same time."""
+    processes ask at the same time; the tracker store on PostgreSQL commits without waiting for
+    the disk and reads back what it saved."""
     out = tmp_path / "serving.json"
-    result = subprocess.run(
-        [str(rasa_bin.parent / "python"), str(Path(__file__).parent / "serving_probe.py"),
-         str(core_model), str(out)],
-        cwd=bot_project, env={**bot_env, "PYTHONPATH": str(bot_project)},
-        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600, check=False,
-    )  # fmt: skip
+    with fresh_postgres_database("crmbot_tracker") as database_url:
+        tracker_url = make_url(database_url).set(drivername="postgresql")  # psycopg2, as Rasa
+        result = subprocess.run(
+            [str(rasa_bin.parent / "python"), str(Path(__file__).parent / "serving_probe.py"),
+             str(core_model), str(out), tracker_url.render_as_string(hide_password=False)],
+            cwd=bot_project, env={**bot_env, "PYTHONPATH": str(bot_project)},
+            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600, check=False,
+        )  # fmt: skip
     assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
     probe = json.loads(out.read_text(encoding="utf-8"))
 
@@ -398,3 +403,5 @@ def test_serving_components_change_speed_not_answers(
     assert validation["original"].count("valid") == 3
     assert probe["locks"] == {"issued": 400, "distinct": 400, "held": True,
                               "after_cleanup": True}
+    assert probe["postgres"] == {"synchronous_commit": "off",
+                                 "events": ["user", "action"]}
