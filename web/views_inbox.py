@@ -125,7 +125,10 @@ def _conversation_id(request: web.Request) -> int:
 @require_role()
 async def me(request: web.Request) -> web.Response:
     agent = _agent(request)
-    return web.json_response({**agent_json(agent), "csrf_token": csrf_token(await get_session(request))})
+    # The messaging channels this gateway can send on: the inbox offers "Retry" only for those.
+    channels = ["telegram"] if request.app.get(TELEGRAM) is not None else []
+    return web.json_response({**agent_json(agent), "csrf_token": csrf_token(await get_session(request)),
+                              "channels": channels})
 
 
 @require_role()

@@ -130,6 +130,17 @@ def delivery_state(crm: CrmSettings, message_id: int) -> ChannelDeliveryState:
         engine.dispose()
 
 
+def signed_in_inbox(inbox: Page, url: str) -> Page:
+    inbox.goto(url + "/inbox")
+    expect(inbox).to_have_url(re.compile(r"/login"))
+    inbox.get_by_label("User name").fill(AGENT)
+    inbox.get_by_label("Password").fill(AGENT_PASSWORD)
+    inbox.get_by_role("button", name="Sign in").click()
+    expect(inbox).to_have_url(re.compile(r"/inbox$"))
+    expect(inbox.locator("#live")).to_have_attribute("data-state", "online")
+    return inbox
+
+
 def show_conversation(inbox: Page, tab: str, cid: int) -> None:
     inbox.get_by_role("tab", name=tab).click()
     inbox.locator(f'#conversation-list li[data-id="{cid}"]').click()
@@ -147,14 +158,7 @@ def test_the_agent_sends_a_refused_telegram_reply_again_from_the_inbox(
     cid = conversation_id(gateway.crm, f"telegram-{CHAT}")
 
     # -- the agent claims it and replies; Telegram refuses the reply -------------------------
-    inbox = new_page((1440, 900))
-    inbox.goto(gateway.url + "/inbox")
-    expect(inbox).to_have_url(re.compile(r"/login"))
-    inbox.get_by_label("User name").fill(AGENT)
-    inbox.get_by_label("Password").fill(AGENT_PASSWORD)
-    inbox.get_by_role("button", name="Sign in").click()
-    expect(inbox).to_have_url(re.compile(r"/inbox$"))
-    expect(inbox.locator("#live")).to_have_attribute("data-state", "online")
+    inbox = signed_in_inbox(new_page((1440, 900)), gateway.url)
     show_conversation(inbox, "Queue", cid)
     inbox.get_by_role("button", name="Claim").click()
     expect(inbox.locator("#chat-meta")).to_contain_text("With an agent")
@@ -198,3 +202,31 @@ def test_the_agent_sends_a_refused_telegram_reply_again_from_the_inbox(
     assert delivery_state(gateway.crm, message_id) == ChannelDeliveryState.SENT
     expect(thread.locator(".msg-delivery")).to_have_count(0)
     assert inbox.errors == []
+
+
+def test_a_gateway_without_telegram_shows_the_refusal_but_offers_no_retry(
+    new_page: Callable[..., Page], gateway: TelegramGateway,
+) -> None:
+    """The same database served by a gateway whose settings have no Telegram bot (say, the
+    token was taken out): it cannot send the message again, so the inbox does not offer to."""
+    gateway.on_telegram(lambda t: t.fail_next(1, status=403))  # the apology is refused
+    gateway.webhook(text_update(CHAT, "where is my parcel?"))
+    deadline = time.monotonic() + 15
+    while 403 not in gateway.on_telegram(lambda t: [a.status for a in t.attempts_of("sendMessage")]):
+        assert time.monotonic() < deadline, "the apology was never sent"
+        time.sleep(0.05)
+    gateway.webhook(button_update(CHAT, HANDOFF_PAYLOAD, "Talk to a person", APOLOGY))
+    gateway.wait_for_texts([QUEUED_BY_GATEWAY])
+    cid = conversation_id(gateway.crm, f"telegram-{CHAT}")
+    without = gateway.served.serve(init_app(make_web_settings(redeliver_interval_seconds=600),
+                                            gateway.crm), port := free_port())
+    try:
+        inbox = signed_in_inbox(new_page((1440, 900)), f"http://127.0.0.1:{port}")
+        show_conversation(inbox, "Queue", cid)
+        apology = inbox.get_by_role("log", name="Messages").locator(".msg").filter(
+            has_text=APOLOGY)
+        expect(apology.locator(".msg-delivery span")).to_have_text("Not delivered")
+        expect(apology.get_by_role("button", name="Retry")).to_have_count(0)
+        assert inbox.errors == []
+    finally:
+        without()

@@ -218,7 +218,9 @@ const DELIVERY_LABELS = {
 function deliveryNode(delivery, messageId) {
   const label = delivery && DELIVERY_LABELS[delivery.state];
   if (!label) return null;
-  const retry = delivery.state === "failed"
+  // Only a channel this gateway can send on (Telegram may be configured elsewhere only).
+  const resendable = delivery.state === "failed" && (state.me?.channels || []).includes(delivery.channel);
+  const retry = resendable
     ? el("button", { type: "button", class: "msg-retry", text: "Retry",
       title: "Send this message to the customer again", onclick: () => retryDelivery(messageId) })
     : null;
