@@ -101,8 +101,9 @@ def consumer_env(platform: PlatformSettings, crm: CrmSettings) -> dict[str, str]
     """The analytics event consumer reads the queue the Rasa server publishes to, at the same
     RabbitMQ unless ANALYTICS_BROKER_URL names another account."""
     env = process_env(platform, crm, rasa=False)
-    if platform.rasa_event_broker_url is not None:
-        env.setdefault("ANALYTICS_BROKER_URL", platform.rasa_event_broker_url.get_secret_value())
+    own = AnalyticsSettings().broker_url  # from the environment or .env
+    if own is None and platform.rasa_event_broker_url is not None:
+        env["ANALYTICS_BROKER_URL"] = platform.rasa_event_broker_url.get_secret_value()
     env["ANALYTICS_BROKER_QUEUE"] = platform.rasa_event_queue
     return env
 
