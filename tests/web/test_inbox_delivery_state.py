@@ -122,6 +122,18 @@ async def delivery_frame(inbox: aiohttp.ClientWebSocketResponse, message_id: int
 # ---------------------------------------------------------------------------- the inbox API
 
 
+async def ended_apology(client: TestClient, agent: TestClient, chat: int
+                        ) -> tuple[int, dict[str, Any]]:
+    """A Telegram customer writes while the bot is down: the conversation id, and the gateway's
+    apology once its delivery has ended (sent, refused or uncertain)."""
+    await webhook(client, text_update(chat, "hello?"))
+    cid = conversation_id(client, f"telegram-{chat}")
+    [apology] = [m for m in await messages_once(
+        agent, cid, lambda ms: any(ended(m) for m in ms), "the apology's delivery to end")
+        if "delivery" in m]
+    return cid, apology
+
+
 async def claimed_telegram_chat(client: TestClient, agent: TestClient, csrf: str, chat: int
                                 ) -> int:
     """A Telegram customer who asked for a person, claimed by ``agent``: the conversation id."""
@@ -179,11 +191,7 @@ async def test_a_dropped_request_is_uncertain_and_one_on_the_wire_is_sending(
 ) -> None:  # type: ignore[no-untyped-def]
     agent, _ = await agent_client("agent")
     fake_telegram.drop_next(1)  # the request was read; the answer never came
-    await webhook(client, text_update(602, "hello?"))
-    cid = conversation_id(client, "telegram-602")
-    [apology] = [m for m in await messages_once(
-        agent, cid, lambda ms: any(ended(m) for m in ms), "the apology's delivery to end")
-        if "delivery" in m]
+    _, apology = await ended_apology(client, agent, 602)
     assert apology["text"] == APOLOGY
     assert apology["delivery"] == {
         "channel": "telegram", "state": "uncertain", "error": "delivery_uncertain"}
@@ -287,18 +295,10 @@ async def test_only_a_refused_message_of_that_conversation_can_be_sent_again(
 ) -> None:  # type: ignore[no-untyped-def]
     agent, csrf = await agent_client("agent")
     fake_telegram.drop_next(1)  # the apology may have arrived: never sent again
-    await webhook(client, text_update(612, "hello?"))
-    uncertain_cid = conversation_id(client, "telegram-612")
-    [uncertain] = [m for m in await messages_once(
-        agent, uncertain_cid, lambda ms: any(ended(m) for m in ms), "the apology to end")
-        if "delivery" in m]
+    uncertain_cid, uncertain = await ended_apology(client, agent, 612)
     assert uncertain["delivery"]["state"] == "uncertain"
     fake_telegram.fail_next(1, status=403)
-    await webhook(client, text_update(613, "hello?"))
-    cid = conversation_id(client, "telegram-613")
-    [refused] = [m for m in await messages_once(
-        agent, cid, lambda ms: any(ended(m) for m in ms), "the apology to end")
-        if "delivery" in m]
+    cid, refused = await ended_apology(client, agent, 613)
     assert refused["delivery"] == REFUSED
     [customer] = [m for m in await messages_once(agent, cid, lambda ms: True, "it")
                   if m["author"] == "customer"]
@@ -332,9 +332,7 @@ async def test_a_gateway_without_telegram_does_not_put_a_refused_message_back(
     agent, _ = await agent_client("agent")
     assert (await (await agent.get("/api/inbox/me")).json())["channels"] == ["telegram"]
     fake_telegram.fail_next(1, status=403)
-    await webhook(client, text_update(621, "hello?"))
-    cid = conversation_id(client, "telegram-621")
-    await messages_once(agent, cid, lambda ms: any(ended(m) for m in ms), "the apology to end")
+    cid, _ = await ended_apology(client, agent, 621)
     await client.app[TELEGRAM].idle()
     await client.close()
     # Restarted on the same database with the bot token taken out of the settings.
