@@ -45,7 +45,7 @@ run: setup db
 	$(CRMBOT) knowledge index
 	$(CRMBOT) users demo
 	$(CRMBOT) analytics refresh
-	$(CRMBOT) up
+	$(CRMBOT) up --demo-conversations 30
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -58,9 +58,10 @@ def _register() -> None:
     main.add_command(cmd_run.chat)
     main.add_command(cmd_users.users)
 
-    from crmbot import cmd_analytics
+    from crmbot import cmd_analytics, cmd_demo
 
     main.add_command(cmd_analytics.analytics)
+    main.add_command(cmd_demo.demo)
 
 
 _register()

@@ -45,7 +45,11 @@ def train_command(force: bool) -> None:
 
 @click.command()
 @click.option("--no-train", is_flag=True, help="Fail instead of training when the model is stale.")
-def up(no_train: bool) -> None:
+@click.option("--demo-conversations", type=click.IntRange(min=0), default=0, show_default=True,
+              metavar="N", help="Once everything is ready, play N scripted customer "
+              "conversations through the web gateway if the database has none yet (`crmbot demo "
+              "conversations`; `make run` plays 30).")
+def up(no_train: bool, demo_conversations: int) -> None:
     """Start the Rasa server, the action server and the web gateway (shop, chat widget, agent
     inbox), wait until all are healthy, stream logs.
 
@@ -87,6 +91,10 @@ def up(no_train: bool) -> None:
              "--check", f"web={web_url}/healthz",
              "--timeout", str(platform.startup_timeout_seconds),
              "--ready-message", ready]
+    if demo_conversations:
+        watch += ["--after-ready", shlex.join([
+            sys.executable, "-m", "crmbot", "demo", "conversations", "--if-empty", "--no-progress",
+            "--count", str(demo_conversations), "--url", web_url])]
     manager.add_process("watch", shlex.join(watch), env=process_env(platform, ctx.crm, rasa=False),
                         cwd=root)
     if events_from_broker:

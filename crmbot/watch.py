@@ -2,12 +2,16 @@
 
 Exits non-zero when a server does not come up in time, which makes ``crmbot up`` stop the
 others (one process ending ends them all). After start-up it keeps checking and reports
-changes, so the one log stream also shows when a part stops answering.
+changes, so the one log stream also shows when a part stops answering. ``--after-ready`` runs a
+command once everything is ready (``make run`` plays the demo conversations this way); its
+failure is reported and the platform keeps running.
 """
 
 from __future__ import annotations
 
 import argparse
+import shlex
+import subprocess
 import sys
 import time
 
@@ -23,6 +27,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="a health URL to poll (repeatable)")
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--ready-message", default="platform ready")
+    parser.add_argument("--after-ready", default=None, metavar="COMMAND",
+                        help="a command to run once, after the ready message")
     args = parser.parse_args(argv)
     malformed = [item for item in args.check if "=" not in item or not item.split("=", 1)[1]]
     if malformed:
@@ -44,6 +50,11 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         time.sleep(POLL_SECONDS)
     print(args.ready_message, flush=True)
+    if args.after_ready:
+        code = subprocess.call(shlex.split(args.after_ready))
+        if code != 0:
+            print(f"{args.after_ready!r} failed (exit code {code}); the platform keeps running",
+                  file=sys.stderr, flush=True)
 
     state = {name: True for name in checks}
     while True:

@@ -16,8 +16,9 @@ from crm_connector import CrmSettings, create_db_engine, create_session_factory,
 from crm_connector.models import Base
 from tests.support.postgres import PostgresUnreachable, fresh_database
 
-# The running assistant (CRM, model, action server, Rasa server) for the tests that need it.
-pytest_plugins = ["tests.support.stack"]
+# The running assistant (CRM, model, action server, Rasa server) and the real web gateway in
+# front of it, for the tests that need them.
+pytest_plugins = ["tests.support.stack", "tests.support.live_gateway"]
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "CRMBOT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

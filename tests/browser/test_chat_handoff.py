@@ -19,7 +19,7 @@ from crm_connector import (
     issue_shop_token,
     read_transaction,
 )
-from tests.browser.conftest import AGENT_PASSWORD, LiveGateway
+from tests.support.live_gateway import AGENT_PASSWORD, LiveGateway
 
 # The session's first use of the real assistant trains the production model (minutes).
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]

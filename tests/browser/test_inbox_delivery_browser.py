@@ -37,8 +37,8 @@ from crm_connector import (
     read_transaction,
     write_transaction,
 )
-from tests.browser.conftest import AGENT_PASSWORD, LoopThread
 from tests.support.fake_telegram import FakeTelegram, button_update, text_update
+from tests.support.live_gateway import AGENT_PASSWORD, LoopThread
 from tests.support.rasa_server import free_port
 from tests.web.conftest import make_web_settings
 from web import init_app

@@ -31,7 +31,7 @@ from crm_connector import (
     read_transaction,
 )
 from crm_connector.models import SupportConversation
-from tests.browser.conftest import LoopThread
+from tests.support.live_gateway import LoopThread
 from tests.support.rasa_server import free_port
 from web import WebSettings, init_app
 from web.gateway import APOLOGY

@@ -79,3 +79,35 @@ def test_a_malformed_check_is_a_usage_error(
         watch.main(["--check", check])
     assert exited.value.code == 2
     assert "--check takes NAME=URL" in capsys.readouterr().err
+
+
+def _watch_lines(server: str, after: str, count: int) -> list[str]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "crmbot.watch", "--check", f"web={server}/ok",
+         "--ready-message", "all up", "--after-ready", after],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    guard = threading.Timer(30, process.kill)
+    guard.start()
+    try:
+        assert process.stdout is not None
+        lines = [process.stdout.readline().strip() for _ in range(count)]
+        assert process.poll() is None  # still watching
+    finally:
+        guard.cancel()
+        process.kill()
+        process.wait(timeout=10)
+    return lines
+
+
+def test_the_after_ready_command_runs_once_after_the_ready_message(server: str) -> None:
+    command = f"{sys.executable} -c \"print('demo played')\""
+    assert _watch_lines(server, command, 3) == [f"web is healthy ({server}/ok)", "all up",
+                                                "demo played"]
+
+
+def test_a_failing_after_ready_command_is_reported_and_the_watch_goes_on(server: str) -> None:
+    command = f"{sys.executable} -c \"raise SystemExit(3)\""
+    lines = _watch_lines(server, command, 3)
+    assert lines[1] == "all up"
+    assert "failed (exit code 3); the platform keeps running" in lines[2]
