@@ -5,6 +5,7 @@ Use from code::
     model = train_churn(session, settings)                 # time split, validated, persisted
     model = load_churn_model(settings)                     # the newest persisted one
     scores = churn_scores(session, model)                  # [ChurnScore], riskiest first
+    worth = customers_to_save(session, model)              # [AtRiskCustomer], most at stake first
 
 Label: a customer who had bought before a cutoff *churned* when they placed no order in the
 ``horizon_days`` (default 90) after it. Features (``analytics.rfm.customer_features`` at the
@@ -18,6 +19,10 @@ customers of the cutoff ``as_of - horizon``; the persisted model is then refitte
 cutoff (labels observed up to ``as_of``). Reasons: each feature's contribution to the log-odds
 (coefficient x standardised value, relative to the average customer); the top positive ones,
 in words.
+
+Who to call first: the riskiest customers are mostly ones who left long ago, with nothing left
+to save. ``customers_to_save`` ranks by *value at risk* = churn probability x what the customer
+spent in the last year, so a customer who stopped buying more than a year ago is not on it.
 """
 
 from __future__ import annotations
@@ -38,12 +43,14 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from analytics.artifacts import latest_artifact_path, load_artifact, save_artifact
 from analytics.errors import ArtifactError, InvalidInputData, NotEnoughData
 from analytics.rfm import FEATURE_COLUMNS, customer_features, data_end, snapshot, transactions
 from analytics.settings import AnalyticsSettings
+from crm_connector.models import Customer
 
 log = logging.getLogger(__name__)
 
@@ -291,3 +298,42 @@ def churn_scores(session: Session, model: ChurnModel, *, as_of: dt.datetime | No
     purchase before ``as_of`` (default: the end of the order data), riskiest first."""
     as_of = as_of or data_end(session)
     return model.score(customer_features(session, as_of), top=top)
+
+
+#: The spend that is at risk: what the customer bought in this many days before ``as_of``.
+VALUE_WINDOW_DAYS = 365
+
+
+@dataclass(frozen=True)
+class AtRiskCustomer:
+    customer: str  # public id
+    name: str
+    probability: float
+    spend_last_year: float  # euros, in the VALUE_WINDOW_DAYS before as_of
+    value_at_risk: float  # probability x spend_last_year
+    reasons: tuple[ChurnReason, ...]
+
+
+def customers_to_save(session: Session, model: ChurnModel, *, as_of: dt.datetime | None = None,
+                      limit: int = 20, top: int = 3) -> list[AtRiskCustomer]:
+    """The ``limit`` customers with the most value at risk (churn probability x their spend in
+    the last year), largest first; customers without a purchase in that year are left out."""
+    as_of = as_of or data_end(session)
+    purchases = transactions(session, as_of)
+    recent = purchases[purchases["placed_at"] >= pd.Timestamp(
+        as_of - dt.timedelta(days=VALUE_WINDOW_DAYS))]
+    spend = recent.groupby("customer")["amount"].sum()
+    spend = spend[spend > 0]
+    scores = [s for s in model.score(customer_features(session, as_of), top=top)
+              if s.customer in spend.index]
+    ranked = sorted(scores, key=lambda s: (-s.probability * spend[s.customer], s.customer))[:limit]
+    names = _names(session, [s.customer for s in ranked])
+    return [AtRiskCustomer(customer=s.customer, name=names.get(s.customer, s.customer),
+                           probability=s.probability, spend_last_year=float(spend[s.customer]),
+                           value_at_risk=float(s.probability * spend[s.customer]),
+                           reasons=s.reasons) for s in ranked]
+
+
+def _names(session: Session, public_ids: Sequence[str]) -> dict[str, str]:
+    customers = session.scalars(select(Customer).where(Customer.public_id.in_(list(public_ids))))
+    return {c.public_id: c.display_name for c in customers}

@@ -85,14 +85,20 @@ def customer_model_sections(session: Session, settings: AnalyticsSettings,
     except (ImportError, AnalyticsError) as exc:
         notes.append(f"Segments: {exc}")
     try:
-        from analytics.churn import churn_scores, load_churn_model
+        from analytics.churn import customers_to_save, load_churn_model
 
         churn = load_churn_model(settings)
-        scores = churn_scores(session, churn, top=3)[:20]
-        rows = [(s.customer, f"{s.probability:.0%}", "; ".join(r.text for r in s.reasons))
-                for s in scores]
-        sections.append(("Churn risk (top 20)",
-                         _table(["customer", "risk", "top reasons"], rows)))
+        at_risk = customers_to_save(session, churn, limit=20)
+        rows = [(c.customer, c.name, f"{c.probability:.0%}", f"{c.spend_last_year:,.2f}",
+                 f"{c.value_at_risk:,.2f}", "; ".join(r.text for r in c.reasons))
+                for c in at_risk]
+        sections.append((
+            "Churn risk: customers to win back (top 20 by value at risk)",
+            "<p>Value at risk = churn risk in the next "
+            f"{churn.horizon_days} days × spend in the last year; customers who have not bought "
+            "for over a year are not listed.</p>"
+            + _table(["customer", "name", "risk", "spend last year", "value at risk",
+                      "top reasons"], rows)))
     except (ImportError, AnalyticsError) as exc:
         notes.append(f"Churn: {exc}")
     return sections

@@ -19,8 +19,8 @@ from analytics import (
     load_churn_model,
     train_churn,
 )
-from analytics.churn import churn_dataset, crm_churn_pipeline, model_input
-from analytics.rfm import FEATURE_COLUMNS
+from analytics.churn import churn_dataset, crm_churn_pipeline, customers_to_save, model_input
+from analytics.rfm import FEATURE_COLUMNS, data_end, transactions
 from crm_connector import CrmSettings, create_db_engine, create_session_factory, read_transaction
 from tests.analytics.customer_data import AS_OF, behaviours, demo_crm
 
@@ -98,6 +98,31 @@ def test_reloaded_model_gives_the_same_scores(trained, crm: CrmSettings) -> None
     finally:
         engine.dispose()
     assert reloaded == scores
+
+
+def test_customers_to_save_rank_by_risk_times_last_years_spend(trained, crm: CrmSettings) -> None:
+    model, scores, _ = trained
+    engine = create_db_engine(crm)
+    try:
+        with read_transaction(create_session_factory(engine)) as session:
+            listed = customers_to_save(session, model, limit=15)
+            as_of = data_end(session)
+            purchases = transactions(session, as_of)
+    finally:
+        engine.dispose()
+    year = purchases[purchases["placed_at"] >= pd.Timestamp(as_of - dt.timedelta(days=365))]
+    spend = year.groupby("customer")["amount"].sum()
+    risk = {s.customer: s.probability for s in scores}
+    expected = sorted(((risk[c] * spend[c], c) for c in spend.index if spend[c] > 0),
+                      key=lambda pair: (-pair[0], pair[1]))[:15]
+    assert [c.customer for c in listed] == [c for _, c in expected]
+    for row in listed:
+        assert row.spend_last_year == pytest.approx(spend[row.customer])
+        assert row.value_at_risk == pytest.approx(risk[row.customer] * spend[row.customer])
+        assert row.name and row.name != row.customer  # demo customers have names
+    # the riskiest customers overall left over a year ago: nothing of theirs is at stake
+    gone = [s.customer for s in scores[:20] if s.customer not in spend.index]
+    assert gone and not set(gone) & {c.customer for c in listed}
 
 
 def synthetic_features(rng: np.random.Generator, n: int) -> pd.DataFrame:
