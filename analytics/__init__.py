@@ -6,10 +6,12 @@ Each module exports its public API here.
 
 from analytics.artifacts import Artifact, latest_artifact_path, load_artifact, save_artifact
 from analytics.churn import (
+    AtRiskCustomer,
     ChurnModel,
     ChurnReason,
     ChurnScore,
     churn_scores,
+    customers_to_save,
     load_churn_model,
     train_churn,
 )
@@ -74,9 +76,9 @@ __all__ = [
 
 # Customer models: segments, churn, lifetime value.
 __all__ += [
-    "BgNbdParams", "ChurnModel", "ChurnReason", "ChurnScore", "ClvModel", "GammaGammaParams",
-    "SegmentModel", "SegmentProfile", "assign_segments", "churn_scores", "clv_values",
-    "customer_features", "fit_bgnbd", "fit_clv",
+    "AtRiskCustomer", "BgNbdParams", "ChurnModel", "ChurnReason", "ChurnScore", "ClvModel",
+    "GammaGammaParams", "SegmentModel", "SegmentProfile", "assign_segments", "churn_scores",
+    "clv_values", "customer_features", "customers_to_save", "fit_bgnbd", "fit_clv",
     "fit_gamma_gamma", "load_churn_model", "load_clv_model", "load_segment_model", "predict_clv",
     "rfm_summary", "train_churn", "train_segments",
 ]
@@ -87,16 +89,23 @@ from analytics.insights import customer_insights  # noqa: E402
 from analytics.kpis import ConversationKpis, conversation_kpis, intent_trend, kpis_over_time  # noqa: E402
 from analytics.pipeline import PipelineResult, run_pipeline  # noqa: E402
 from analytics.redact import Redactor  # noqa: E402
-from analytics.refresh import RefreshResult, refresh  # noqa: E402
+from analytics.refresh import (  # noqa: E402
+    Freshness,
+    RefreshResult,
+    data_freshness,
+    refresh,
+    refresh_every,
+)
 from analytics.report import collect_report, render_report, write_report  # noqa: E402
 from analytics.sales import SalesSummary, revenue_over_time, sales_summary  # noqa: E402
 from analytics.schema import upgrade_analytics  # noqa: E402
 
 __all__ += [
-    "ConversationKpis", "GapSuggestion", "PipelineResult", "Redactor", "RefreshResult",
-    "SalesSummary", "collect_report", "conversation_kpis", "customer_insights", "find_gaps",
-    "intent_trend", "kpis_over_time", "refresh", "render_report", "revenue_over_time",
-    "run_pipeline", "sales_summary", "suggest_gaps", "upgrade_analytics", "write_report",
+    "ConversationKpis", "Freshness", "GapSuggestion", "PipelineResult", "Redactor",
+    "RefreshResult", "SalesSummary", "collect_report", "conversation_kpis", "customer_insights",
+    "data_freshness", "find_gaps", "intent_trend", "kpis_over_time", "refresh", "refresh_every",
+    "render_report", "revenue_over_time", "run_pipeline", "sales_summary", "suggest_gaps",
+    "upgrade_analytics", "write_report",
 ]
 
 # Demand forecast, recommendations, and the purchase lines they read.

@@ -1,6 +1,8 @@
 """Conversation log pipeline: tracker events and support conversations into analytics tables.
 
-Sources, each with a watermark in ``analytics_watermark``:
+Sources, each with a watermark in ``analytics_watermark`` (how far it was read, and in
+``updated_at`` when a run last read it: ``data_as_of`` is what the dashboard shows as the time
+the conversation data is complete up to):
 
 * ``tracker_events``: Rasa's SQL tracker store table ``events`` (id, sender_id, type_name,
   timestamp, intent_name, action_name, data) in the same database; only ids above the
@@ -19,8 +21,9 @@ flags); the bot's actions and messages after it are tied to it (``Action`` rows,
 first response, whether a FAQ answered it); a ``pause`` event is a ``Handoff``. Afterwards every
 conversation that got something new is summarised again from its stored rows (``resolution``).
 Everything happens in the caller's transaction, watermarks included, so a run is all or nothing;
-running again reads nothing new and changes nothing. Unique keys on the source event ids make a
-repeated load of the same events impossible even without the watermark.
+running again reads nothing new and changes nothing but the watermarks' ``updated_at``. Unique
+keys on the source event ids make a repeated load of the same events impossible even without the
+watermark.
 
 Resolution of a conversation:
 ``handed_off`` (the bot passed it to a person), else ``unresolved`` (its last customer message
@@ -183,11 +186,25 @@ def _has_table(session: Session, name: str) -> bool:
 
 
 def _watermark(session: Session, source: str, now: dt.datetime) -> Watermark:
+    """The source's watermark, stamped with this run's time (it is read up to ``now``)."""
     mark = session.get(Watermark, source)
     if mark is None:
         mark = Watermark(source=source, position=0, position_at=None, updated_at=now)
         session.add(mark)
+    mark.updated_at = now
     return mark
+
+
+def data_as_of(session: Session, settings: AnalyticsSettings) -> dt.datetime | None:
+    """When the last run started that read every source this configuration reads (the oldest
+    of their watermarks' ``updated_at``): what happened before it is in the analytics tables.
+    None before the first run."""
+    if not _has_table(session, Watermark.__tablename__):
+        return None
+    sources = [event_source(settings).watermark, SUPPORT_SOURCE, GATEWAY_EVENT_SOURCE,
+               GATEWAY_MESSAGE_SOURCE]
+    return session.scalar(select(func.min(Watermark.updated_at))
+                          .where(Watermark.source.in_(sources)))
 
 
 def _epoch(value: float | None) -> dt.datetime:
@@ -259,7 +276,6 @@ class _Loader:
             for row in rows:
                 self._event(row)
             mark.position = rows[-1].id
-            mark.updated_at = now
             self.result.events_read += len(rows)
             self.session.flush()
             if on_events is not None:
@@ -370,7 +386,6 @@ class _Loader:
         for row in self.session.scalars(query):
             self._support(row)
             mark.position_at, mark.position = row.updated_at, row.id
-            mark.updated_at = now
             self.result.support_rows_read += 1
         self.session.flush()
 
@@ -431,7 +446,6 @@ class _Loader:
             if conv is not None:
                 self._gateway_event(conv, event)
             mark.position = event.id
-            mark.updated_at = now
         self.result.gateway_events_read += len(rows)
         self.session.flush()
 
@@ -478,12 +492,10 @@ class _Loader:
                 if conv.agent_first_response_at is None or created_at < conv.agent_first_response_at:
                     conv.agent_first_response_at = created_at
             mark.position = message_id
-            mark.updated_at = now
         # Customer, bot and internal messages move the watermark too (they are not needed).
         last = self.session.scalar(select(func.max(ConversationMessage.id)))
         if last is not None and last > mark.position:
             mark.position = last
-            mark.updated_at = now
         self.result.gateway_messages_read += len(rows)
         self.session.flush()
 

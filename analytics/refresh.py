@@ -10,21 +10,35 @@ Where they run: in this process by default; with ``scheduler="tcp://HOST:PORT"``
 a task on that Dask cluster (``dask.distributed.Client``): the pipeline first, then the models
 in parallel. A task gets only settings (picklable) and opens its own database connection, so a
 worker needs the project installed and access to the database and the artifacts folder.
+
+Kept fresh (``refresh_every``, ``crmbot analytics refresh --every SECONDS``): a tick every
+SECONDS runs the pipeline, and a customer model only when it is due (``due_steps``: its newest
+artifact is older than ``ANALYTICS_RETRAIN_HOURS``, or there is none). A tick that fails is
+reported and the next one tries again; the loop ends only when ``stop`` is set.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
+import json
 import logging
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from analytics.errors import AnalyticsError, NotEnoughData
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from analytics.artifacts import latest_artifact_path
+from analytics.errors import AnalyticsError, ArtifactError, NotEnoughData
+from analytics.pipeline import data_as_of
 from analytics.settings import AnalyticsSettings
 from crm_connector import CrmError, CrmSettings, create_db_engine, create_session_factory
-from crm_connector import write_transaction
+from crm_connector import read_transaction, write_transaction
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +50,15 @@ TRAINING_STEPS: dict[str, str] = {
     "clv": "analytics.clv:fit_clv",
     "demand": "analytics.demand:train_demand",
     "recommendations": "analytics.recommend:train_recommender",
+}
+#: training step -> the artifact it saves, ``<name>-<date>.skops`` (``ARTIFACT_NAME`` in
+#: segments, churn, clv and recommend; ``save_demand_model`` in demand).
+STEP_ARTIFACTS: dict[str, str] = {
+    "segments": "segments",
+    "churn": "churn",
+    "clv": "clv",
+    "demand": "demand",
+    "recommendations": "recommendations",
 }
 
 
@@ -113,7 +136,9 @@ def _run(name: str, sessions: Any, settings: AnalyticsSettings) -> StepResult:
     if train is None:
         return StepResult(name, "skipped",
                           message=f"not available yet ({TRAINING_STEPS[name]} is missing)")
-    with write_transaction(sessions) as session:
+    # A model only reads the CRM (and writes its artifact): a read transaction, so that on
+    # SQLite the chat's writes do not wait for the write lock while it trains.
+    with read_transaction(sessions) as session:
         model = train(session, settings)
     return StepResult(name, "done", detail=_describe(model))
 
@@ -190,3 +215,117 @@ def _on_dask(names: list[str], crm: CrmSettings, settings: AnalyticsSettings, sc
     finally:
         client.close()
     return [results[name] for name in names]
+
+
+# --- kept fresh: a tick every few seconds ------------------------------------------------------
+
+def trained_at(artifacts_dir: Path, name: str) -> dt.datetime | None:
+    """When the newest ``<name>-<date>.skops`` in ``artifacts_dir`` was saved (its sidecar's
+    ``created_at``, UTC); None when there is none, or its sidecar cannot say (a retrain writes
+    a good one)."""
+    try:
+        path = latest_artifact_path(artifacts_dir, name)
+    except ArtifactError:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(json.loads(path.with_suffix(".json").read_text())
+                                         ["created_at"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.warning("artifact %s: no time in its sidecar (%s)", path.name, type(exc).__name__)
+        return None
+    return when.astimezone(dt.UTC) if when.tzinfo else when.replace(tzinfo=dt.UTC)
+
+
+def models_trained_at(artifacts_dir: Path) -> dt.datetime | None:
+    """When the newest customer model was saved; None before the first one."""
+    times = [t for t in (trained_at(artifacts_dir, n) for n in STEP_ARTIFACTS.values()) if t]
+    return max(times, default=None)
+
+
+def due_steps(
+    steps: Iterable[str], artifacts_dir: Path, now: dt.datetime, retrain_hours: float, *,
+    last_attempt: Mapping[str, dt.datetime] | None = None,
+) -> list[str]:
+    """The steps a tick runs, in the order given: the conversation pipeline always; a training
+    step when its newest artifact is older than ``retrain_hours`` at ``now`` (UTC), or there is
+    none. ``last_attempt`` (step -> when it last ran without failing) counts like an artifact,
+    so a model the data is too thin for is tried again only after ``retrain_hours``."""
+    if not retrain_hours > 0:
+        raise AnalyticsError(f"retrain hours must be above 0, not {retrain_hours} "
+                             "(ANALYTICS_RETRAIN_HOURS)")
+    oldest_fresh = now - dt.timedelta(hours=retrain_hours)
+    attempts = last_attempt or {}
+    due = []
+    for name in steps:
+        if name != PIPELINE_STEP:
+            times = [t for t in (trained_at(artifacts_dir, STEP_ARTIFACTS.get(name, name)),
+                                 attempts.get(name)) if t is not None]
+            if times and max(times) > oldest_fresh:
+                continue
+        due.append(name)
+    return due
+
+
+@dataclass
+class Tick:
+    """One round of ``refresh_every``: the steps it ran, those not due, or why it failed."""
+
+    number: int
+    started_at: dt.datetime
+    steps: list[StepResult] = field(default_factory=list)
+    not_due: list[str] = field(default_factory=list)
+    error: str | None = None
+    seconds: float = 0.0
+
+
+def refresh_every(
+    crm: CrmSettings, settings: AnalyticsSettings, *, every: float, stop: threading.Event,
+    on_tick: Callable[[Tick], Any], only: list[str] | None = None, scheduler: str | None = None,
+    prepare: Callable[[], Any] | None = None,
+) -> int:
+    """Run a tick every ``every`` seconds (the next one at once when a tick took longer) until
+    ``stop`` is set; ``on_tick(tick)`` after each. ``prepare()`` (e.g. the analytics schema
+    upgrade) runs at the start of a tick until it has succeeded once. Returns the ticks run."""
+    if not every > 0:
+        raise AnalyticsError(f"the refresh interval must be above 0 seconds, not {every}")
+    names = available_steps(only)
+    last_attempt: dict[str, dt.datetime] = {}
+    number = 0
+    while not stop.is_set():
+        number += 1
+        started = time.monotonic()
+        tick = Tick(number, dt.datetime.now(dt.UTC))
+        try:
+            if prepare is not None:
+                prepare()
+                prepare = None
+            run = due_steps(names, settings.artifacts_dir, tick.started_at,
+                            settings.retrain_hours, last_attempt=last_attempt)
+            tick.not_due = [n for n in names if n not in run]
+            if run:
+                tick.steps = refresh(crm, settings, scheduler=scheduler, only=run).steps
+        except (AnalyticsError, CrmError, OSError) as exc:
+            log.warning("refresh tick %d failed: %s", number, type(exc).__name__)
+            tick.error = f"{type(exc).__name__}: {exc}"
+        except SQLAlchemyError as exc:  # its message may quote SQL parameters: the class only
+            log.warning("refresh tick %d failed: %s", number, type(exc).__name__)
+            tick.error = f"{type(exc).__name__}: the database is unavailable"
+        for step in tick.steps:
+            if step.name != PIPELINE_STEP and step.status != "failed":
+                last_attempt[step.name] = tick.started_at
+        tick.seconds = round(time.monotonic() - started, 3)
+        on_tick(tick)
+        stop.wait(max(0.0, every - (time.monotonic() - started)))
+    return number
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """How fresh the manager dashboard's numbers are; None: never."""
+
+    conversations_at: dt.datetime | None  # the last pipeline run (``pipeline.data_as_of``)
+    models_at: dt.datetime | None  # the newest customer model saved
+
+
+def data_freshness(session: Session, settings: AnalyticsSettings) -> Freshness:
+    return Freshness(data_as_of(session, settings), models_trained_at(settings.artifacts_dir))

@@ -32,6 +32,7 @@ class Watermark(AnalyticsBase):
     source: Mapped[str] = mapped_column(String(64), primary_key=True)
     position: Mapped[int] = mapped_column(default=0)
     position_at: Mapped[dt.datetime | None]
+    #: When a pipeline run last read this source (every run sets it, new rows or not).
     updated_at: Mapped[dt.datetime]
 
 

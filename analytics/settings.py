@@ -29,6 +29,12 @@ class AnalyticsSettings(BaseSettings):
         description="A Dask scheduler address (tcp://HOST:PORT); default: run in-process.",
     )
     random_state: int = Field(default=42, description="Seed of every randomised model.")
+    retrain_hours: float = Field(
+        default=24.0, gt=0, le=24 * 366, allow_inf_nan=False,
+        description="`crmbot analytics refresh --every` retrains a customer model when its "
+        "newest artifact is older than this many hours (or there is none); above 0, at most "
+        "a year.",
+    )
     # --- conversation analytics (pipeline, KPIs, unanswered questions) ---
     redaction_key: SecretStr = Field(
         default=SecretStr("dev-only-analytics-redaction-key-change-me"),

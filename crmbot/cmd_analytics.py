@@ -8,13 +8,21 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import click
 from tqdm import tqdm
 
 from analytics import AnalyticsError, AnalyticsSettings
 from analytics.broker import ConsumeResult, consume
-from analytics.refresh import PIPELINE_STEP, TRAINING_STEPS, refresh
+from analytics.refresh import (
+    PIPELINE_STEP,
+    TRAINING_STEPS,
+    StepResult,
+    Tick,
+    refresh,
+    refresh_every,
+)
 from analytics.schema import upgrade_analytics
 from crm_connector import read_transaction
 from crmbot.context import CliContext
@@ -38,13 +46,21 @@ def _bar(total: int) -> tqdm:  # type: ignore[type-arg]
               type=click.Choice([PIPELINE_STEP, *TRAINING_STEPS]),
               help="Run only these steps (repeatable).")
 @click.option("--progress/--no-progress", default=True, show_default=True,
-              help="Progress bar on stderr.")
-def refresh_command(scheduler: str | None, only: tuple[str, ...], progress: bool) -> None:
+              help="Progress bar on stderr (not with --every).")
+@click.option("--every", type=click.IntRange(min=10), default=None, metavar="SECONDS",
+              help="Keep running: every SECONDS load new conversation events, and retrain a "
+              "customer model when its newest artifact is older than ANALYTICS_RETRAIN_HOURS; "
+              "a line per tick; stops on SIGINT/SIGTERM  [default: run once]")
+def refresh_command(scheduler: str | None, only: tuple[str, ...], progress: bool,
+                    every: int | None) -> None:
     """Load new conversation events (incremental) and retrain the customer models."""
     if scheduler is not None and not scheduler.startswith(("tcp://", "tls://", "inproc://")):
         raise click.BadParameter("give the scheduler as tcp://HOST:PORT", param_hint="--scheduler")
     ctx = CliContext.from_env()
     settings = AnalyticsSettings()
+    if every is not None:
+        _refresh_loop(ctx, settings, every, scheduler, list(only) or None)
+        return
     try:
         upgrade_analytics(ctx.engine)
         result = refresh(ctx.crm, settings, scheduler=scheduler, only=list(only) or None,
@@ -59,6 +75,61 @@ def refresh_command(scheduler: str | None, only: tuple[str, ...], progress: bool
                    f"{detail or step.message}")
     if any(step.status == "failed" for step in result.steps):
         raise click.ClickException("some steps failed (see above)")
+
+
+def _refresh_loop(ctx: CliContext, settings: AnalyticsSettings, every: int,
+                  scheduler: str | None, only: list[str] | None) -> None:
+    """``refresh --every``: a line per tick on stdout, until SIGINT or SIGTERM (exit code 0).
+    A tick that fails is reported and the next one tries again; a second signal during a
+    tick stops at once (the step's transaction is rolled back)."""
+    if not click.get_current_context().find_root().params.get("verbose"):
+        logging.getLogger("analytics").setLevel(logging.WARNING)  # the tick line says it once
+    stop = threading.Event()
+    previous: dict[int, Any] = {}
+
+    def on_signal(*_: object) -> None:
+        stop.set()
+        for sig, handler in previous.items():  # a second signal acts at once
+            signal.signal(sig, handler)
+
+    def prepare() -> None:
+        try:
+            upgrade_analytics(ctx.engine)
+        finally:
+            ctx.engine.dispose()  # each step opens its own connection
+
+    previous.update({sig: signal.signal(sig, on_signal)
+                     for sig in (signal.SIGINT, signal.SIGTERM)})
+    try:
+        ticks = refresh_every(ctx.crm, settings, every=every, stop=stop, only=only,
+                              scheduler=scheduler, prepare=prepare,
+                              on_tick=lambda tick: click.echo(_tick_line(tick)))
+    except AnalyticsError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    click.echo(f"analytics refresh stopped after {ticks:,} tick{'' if ticks == 1 else 's'}")
+
+
+def _tick_line(tick: Tick) -> str:
+    parts = [f"{s.name} {s.status} {s.seconds:.1f} s ({_step_summary(s)})" for s in tick.steps]
+    if tick.not_due:
+        parts.append("not due: " + ", ".join(tick.not_due))
+    if tick.error is not None:
+        parts.append(f"failed: {tick.error}")
+    return (f"{tick.started_at:%Y-%m-%d %H:%M:%S} UTC refresh tick {tick.number} "
+            f"({tick.seconds:.1f} s): " + "; ".join(parts or ["nothing to run"]))
+
+
+def _step_summary(step: StepResult) -> str:
+    if step.status != "done":
+        return step.message
+    if step.name == PIPELINE_STEP:
+        counts = [f"{k} {v:,}" for k, v in step.detail.items() if isinstance(v, int) and v]
+        return ", ".join(counts) or "nothing new"
+    artifact = step.detail.get("artifact")
+    return Path(artifact).name if isinstance(artifact, str) else "trained"
 
 
 @analytics.command("report")

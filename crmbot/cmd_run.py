@@ -10,6 +10,7 @@ import sys
 import urllib.error
 import urllib.request
 import uuid
+from pathlib import Path
 
 import click
 from honcho.manager import Manager
@@ -28,6 +29,10 @@ from crmbot.runtime import (
     train,
 )
 from crmbot.settings import PlatformSettings
+
+
+#: How often `crmbot up`'s analytics process loads new conversations (`refresh --every`).
+ANALYTICS_REFRESH_SECONDS = 60
 
 
 @click.command(name="train")
@@ -51,7 +56,8 @@ def train_command(force: bool) -> None:
               "conversations`; `make run` plays 30).")
 def up(no_train: bool, demo_conversations: int) -> None:
     """Start the Rasa server, the action server and the web gateway (shop, chat widget, agent
-    inbox), wait until all are healthy, stream logs.
+    inbox), keep the analytics fresh (`crmbot analytics refresh --every 60`), wait until all
+    are healthy, stream logs.
 
     Ctrl-C stops everything cleanly.
     """
@@ -72,15 +78,22 @@ def up(no_train: bool, demo_conversations: int) -> None:
     except RuntimeProblem as exc:
         raise click.ClickException(str(exc)) from exc
 
-    root = str(platform.project_root)
     manager = Manager()
-    manager.add_process("actions", shlex.join(action_server_command(platform)),
-                        env=process_env(platform, ctx.crm, rasa=False), cwd=root)
-    manager.add_process("rasa", shlex.join(rasa_server_command(platform, model)),
-                        env=process_env(platform, ctx.crm, rasa=True), cwd=root)
+    for name, (command, env) in platform_processes(
+            platform, ctx.crm, model, demo_conversations=demo_conversations,
+            events_from_broker=events_from_broker).items():
+        manager.add_process(name, shlex.join(command), env=env, cwd=str(platform.project_root))
+    manager.loop()
+    sys.exit(manager.returncode)
+
+
+def platform_processes(
+    platform: PlatformSettings, crm: CrmSettings, model: Path, *, demo_conversations: int = 0,
+    events_from_broker: bool = False,
+) -> dict[str, tuple[list[str], dict[str, str]]]:
+    """What `crmbot up` runs: process name -> (command, environment)."""
+    plain = process_env(platform, crm, rasa=False)
     web_url = f"http://{platform.host}:{platform.web_port}"
-    manager.add_process("web", shlex.join([sys.executable, "-m", "web"]),
-                        env=web_env(platform, ctx.crm), cwd=root)
     ready = (f"assistant ready: REST channel {platform.rasa_url}/webhooks/rest/webhook; "
              f"talk to it with `.venv/bin/crmbot chat`. Shop with the chat widget: {web_url}/ ; "
              f"agent inbox: {web_url}/inbox ({demo_login_hint(platform)}); "
@@ -95,14 +108,19 @@ def up(no_train: bool, demo_conversations: int) -> None:
         watch += ["--after-ready", shlex.join([
             sys.executable, "-m", "crmbot", "demo", "conversations", "--if-empty", "--no-progress",
             "--count", str(demo_conversations), "--url", web_url])]
-    manager.add_process("watch", shlex.join(watch), env=process_env(platform, ctx.crm, rasa=False),
-                        cwd=root)
+    processes = {
+        "actions": (action_server_command(platform), plain),
+        "rasa": (rasa_server_command(platform, model), process_env(platform, crm, rasa=True)),
+        "web": ([sys.executable, "-m", "web"], web_env(platform, crm)),
+        "watch": (watch, plain),
+        # keeps the dashboard fresh: new conversations every minute, a model when a day old
+        "analytics": ([sys.executable, "-m", "crmbot", "analytics", "refresh", "--every",
+                       str(ANALYTICS_REFRESH_SECONDS)], plain),
+    }
     if events_from_broker:
-        manager.add_process("events", shlex.join([sys.executable, "-m", "crmbot", "analytics",
-                                                  "consume"]),
-                            env=consumer_env(platform, ctx.crm), cwd=root)
-    manager.loop()
-    sys.exit(manager.returncode)
+        processes["events"] = ([sys.executable, "-m", "crmbot", "analytics", "consume"],
+                               consumer_env(platform, crm))
+    return processes
 
 
 def consumer_env(platform: PlatformSettings, crm: CrmSettings) -> dict[str, str]:

@@ -1,7 +1,9 @@
 """Manager pages (role manager or admin): conversation KPIs over time, the sales dashboard,
 customer segments and churn risk, demand, unanswered-question suggestions; JSON under
 ``/api/analytics/``. Charts are SVG drawn on the server by matplotlib (``analytics.charts``):
-no CDN, no script. Every number comes from ``analytics``; the views only pick the period.
+no CDN, no script. Every number comes from ``analytics``; the views only pick the period. Under
+each page's title: when the conversation data was last loaded and the customer models last
+trained (``analytics.data_freshness``), in UTC.
 
 ``setup_dashboard(app)`` adds the routes (called from ``web.app.init_app``).
 """
@@ -17,7 +19,7 @@ import aiohttp_jinja2
 from aiohttp import web
 from markupsafe import Markup
 
-from analytics import AnalyticsSettings
+from analytics import AnalyticsSettings, data_freshness
 from analytics.gaps import find_gaps, load_embedder
 from analytics.kpis import conversation_kpis, intent_trend, kpis_over_time
 from analytics.report import (
@@ -60,10 +62,22 @@ def _period(request: web.Request) -> tuple[int, dt.datetime, str]:
 async def _render(request: web.Request, page: str, title: str, body: str, days: int,
                   freq: str) -> web.Response:
     agent = await current_agent(request)
+    settings = request.app[ANALYTICS_SETTINGS]
+    fresh = await in_transaction(request.app[SESSIONS],
+                                 lambda session: data_freshness(session, settings))
     return aiohttp_jinja2.render_template("dashboard.html", request, {
         "pages": PAGES, "page": page, "title": title, "body": Markup(body),  # noqa: S704 - built from escaped parts
         "days": days, "freq": freq, "agent": agent,
+        "conversations_at": _utc(fresh.conversations_at), "models_at": _utc(fresh.models_at),
     })
+
+
+def _utc(when: dt.datetime | None) -> dict[str, str] | None:
+    """A time for the page: ``datetime`` attribute (ISO 8601) and text, both in UTC."""
+    if when is None:
+        return None
+    when = when.astimezone(dt.UTC)
+    return {"iso": when.isoformat(timespec="seconds"), "text": f"{when:%Y-%m-%d %H:%M} UTC"}
 
 
 @require_role(AgentRole.MANAGER, page=True)

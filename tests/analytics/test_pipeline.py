@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from analytics import AnalyticsSettings
 from analytics.kpis import conversation_kpis
-from analytics.pipeline import pending_tracker_events, run_pipeline
+from analytics.pipeline import data_as_of, pending_tracker_events, run_pipeline
 from analytics.schema import (
     Action,
     Conversation,
@@ -133,6 +133,23 @@ def test_second_run_changes_nothing_and_new_events_are_picked_up(engine, migrate
         conv = session.scalars(select(Conversation)).one()
         assert conv.user_turns == 2 and conv.low_confidence_turns == 1
         assert conv.main_intent == "ask_faq"
+
+
+def test_data_as_of_is_the_last_run_even_when_it_found_nothing_new(engine, migrated, settings) -> None:  # type: ignore[no-untyped-def]
+    with read_transaction(migrated) as session:
+        assert data_as_of(session, settings) is None
+    Tracker(engine, "s1").faq("delivery time?", "How long does delivery take?")
+    _run(migrated, settings)
+    later = NOW + dt.timedelta(minutes=5)
+    with write_transaction(migrated) as session:
+        assert run_pipeline(session, settings, now=later).events_read == 0
+    with read_transaction(migrated) as session:
+        assert data_as_of(session, settings) == later
+    with pytest.raises(RuntimeError), write_transaction(migrated) as session:  # rolled back
+        run_pipeline(session, settings, now=later + dt.timedelta(minutes=5))
+        raise RuntimeError("the run fails after reading")
+    with read_transaction(migrated) as session:
+        assert data_as_of(session, settings) == later
 
 
 def test_stored_text_is_redacted(engine, migrated, settings) -> None:  # type: ignore[no-untyped-def]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import socket
 from pathlib import Path
@@ -15,7 +16,7 @@ from actions.settings import ActionSettings
 from analytics import AnalyticsSettings
 from crm_connector import CrmSettings, describe_settings_error
 from crmbot.cli import main
-from crmbot.cmd_run import consumer_env
+from crmbot.cmd_run import consumer_env, platform_processes
 from crmbot.runtime import (
     RuntimeProblem,
     check_services_reachable,
@@ -237,6 +238,30 @@ def test_the_event_consumer_reads_the_queue_the_rasa_server_publishes_to(
     monkeypatch.setenv("ANALYTICS_BROKER_URL", "amqp://analytics:other@mq.example/")
     assert consumer_env(platform, crm)["ANALYTICS_BROKER_URL"] == (
         "amqp://analytics:other@mq.example/")  # its own account, when given
+
+
+def test_crmbot_up_runs_the_servers_the_watch_and_the_analytics_loop(tmp_path: Path) -> None:
+    platform, crm = settings(tmp_path, web_port=8181)
+    model = tmp_path / "models" / "crmbot-0.tar.gz"
+
+    plain = platform_processes(platform, crm, model)
+    with_broker = platform_processes(platform, crm, model, events_from_broker=True)
+
+    assert set(plain) == {"actions", "rasa", "web", "watch", "analytics"}
+    assert set(with_broker) == set(plain) | {"events"}
+    assert plain["analytics"][0][-4:] == ["analytics", "refresh", "--every", "60"]
+    assert plain["analytics"][1]["CRM_DATABASE_URL"] == crm.database_url
+    assert "--after-ready" not in plain["watch"][0]
+
+
+def test_crmbot_up_plays_demo_conversations_once_ready_when_asked(tmp_path: Path) -> None:
+    platform, crm = settings(tmp_path, web_port=8181)
+
+    watch = platform_processes(platform, crm, tmp_path / "m.tar.gz", demo_conversations=30)["watch"][0]
+
+    after = shlex.split(watch[watch.index("--after-ready") + 1])
+    assert after[1:] == ["-m", "crmbot", "demo", "conversations", "--if-empty", "--no-progress",
+                         "--count", "30", "--url", "http://127.0.0.1:8181"]
 
 
 def test_crmbot_up_refuses_broker_analytics_without_a_publishing_rasa_server(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from analytics import AnalyticsSettings
+from analytics import AnalyticsSettings, save_artifact
 from analytics.pipeline import run_pipeline
 from analytics.schema import upgrade_analytics
 from crm_connector import CrmSettings, create_db_engine, create_session_factory, write_transaction
@@ -87,6 +88,38 @@ async def test_pages_and_api_need_the_manager_role(models_dir, client, agent_cli
     customers_page = await manager.get("/dashboard/customers")
     assert customers_page.status == 200
     assert "crmbot analytics refresh" in await customers_page.text()  # no models trained yet
+
+
+async def test_the_pages_say_how_fresh_their_numbers_are(models_dir, client, agent_client, web_crm) -> None:  # type: ignore[no-untyped-def]
+    engine = create_db_engine(web_crm)
+    upgrade_analytics(engine)  # as `crmbot db upgrade` leaves it: tables, nothing loaded yet
+    engine.dispose()
+    manager, _ = await agent_client("manager")
+
+    async def freshness(path: str) -> str:
+        page = await manager.get(path)
+        assert page.status == 200
+        return re.search(r'<p class="freshness">(.*?)</p>', await page.text(), re.S).group(1)
+
+    for path in ("/dashboard", "/dashboard/sales", "/dashboard/customers"):
+        assert await freshness(path) == (
+            "Conversation data never loaded · customer models never trained"), path
+
+    before = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    _fill(web_crm)  # runs the conversation pipeline
+    save_artifact({"weights": [1.0]}, models_dir, "churn", data_snapshot={}, validation={})
+    line = await freshness("/dashboard")
+    stamps = re.findall(r'<time datetime="([^"]+)">(\d{4}-\d\d-\d\d \d\d:\d\d) UTC</time>',
+                        line)
+    assert len(stamps) == 2, line  # data as of, models trained
+    for iso, text in stamps:
+        when = dt.datetime.fromisoformat(iso)
+        assert when.utcoffset() == dt.timedelta(0)
+        assert before <= when <= dt.datetime.now(dt.UTC)
+        assert text == f"{when:%Y-%m-%d %H:%M}"
+    assert line == (f'Conversation data as of <time datetime="{stamps[0][0]}">{stamps[0][1]} UTC'
+                    f'</time> · customer models trained <time datetime="{stamps[1][0]}">'
+                    f"{stamps[1][1]} UTC</time>")
 
 
 async def test_bad_period_is_a_clear_400(client, agent_client, models_dir) -> None:  # type: ignore[no-untyped-def]
