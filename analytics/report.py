@@ -115,8 +115,12 @@ def _pct(value: float | None) -> str:
 
 
 def _seconds(value: float | None) -> str:
+    """A duration for people: milliseconds below a second (a bot answers in a few), seconds below
+    two minutes, else minutes."""
     if value is None:
         return "n/a"
+    if value < 1:
+        return f"{value * 1000:.0f} ms"
     return f"{value:.1f} s" if value < 120 else f"{value / 60:.1f} min"
 
 

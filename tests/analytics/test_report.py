@@ -87,3 +87,12 @@ def test_cli_refresh_then_report(filled, tmp_path, monkeypatch) -> None:  # type
     assert "3 conversations" in reported.output and out.read_text().count("<svg") >= 3
     bad = runner.invoke(main, ["analytics", "refresh", "--scheduler", "localhost:1"])
     assert bad.exit_code != 0 and "tcp://HOST:PORT" in bad.output
+
+
+@pytest.mark.parametrize(("seconds", "text"), [(None, "n/a"), (0.0123, "12 ms"), (0.9994, "999 ms"),
+                                               (1.0, "1.0 s"), (95.0, "95.0 s"),
+                                               (600.0, "10.0 min")])
+def test_durations_read_in_the_unit_people_use(seconds: float | None, text: str) -> None:
+    from analytics.report import _seconds
+
+    assert _seconds(seconds) == text
