@@ -80,6 +80,8 @@ BROKER_SOURCE = "broker_events"
 SUPPORT_SOURCE = "support_conversation"
 GATEWAY_EVENT_SOURCE = "conversation_event"
 GATEWAY_MESSAGE_SOURCE = "conversation_message"
+#: Gateway messages that time the customer's wait for the first answer.
+WAITED_FOR = (MessageAuthor.CUSTOMER, MessageAuthor.BOT)
 #: A gateway ``queued`` event this close to a tracker ``pause`` is the same handoff.
 SAME_HANDOFF = dt.timedelta(minutes=2)
 #: Intents that mean the assistant could not serve the message.
@@ -492,7 +494,14 @@ class _Loader:
                 if conv.agent_first_response_at is None or created_at < conv.agent_first_response_at:
                     conv.agent_first_response_at = created_at
             mark.position = message_id
-        # Customer, bot and internal messages move the watermark too (they are not needed).
+        # Customer and bot messages re-summarise their conversation (the time to the first
+        # answer comes from them); internal notes only move the watermark.
+        for conversation_id in self.session.scalars(
+                select(ConversationMessage.conversation_id).distinct()
+                .where(ConversationMessage.id > mark.position,
+                       ConversationMessage.author.in_(WAITED_FOR),
+                       ConversationMessage.internal.is_(False))):
+            self._support_conversation(conversation_id)
         last = self.session.scalar(select(func.max(ConversationMessage.id)))
         if last is not None and last > mark.position:
             mark.position = last
@@ -514,12 +523,40 @@ class _Loader:
                     .order_by(Handoff.occurred_at, Handoff.id)))
                 ratings = {r.conversation_id: r for r in self.session.scalars(
                     select(Rating).where(Rating.conversation_id.in_(chunk)))}
-                for conv in self.session.scalars(select(Conversation)
-                                                 .where(Conversation.id.in_(chunk))):
+                convs = list(self.session.scalars(select(Conversation)
+                                                  .where(Conversation.id.in_(chunk))))
+                waited = self._first_waits([c.sender_id for c in convs])
+                for conv in convs:
                     summarise_conversation(conv, turns.get(conv.id, []),
-                                           handoffs.get(conv.id, []), ratings.get(conv.id))
+                                           handoffs.get(conv.id, []), ratings.get(conv.id),
+                                           first_wait=waited.get(conv.sender_id))
         self.result.conversations_updated = len(ids)
         self.session.flush()
+
+
+    def _first_waits(self, senders: list[str]) -> dict[str, float]:
+        """Per conversation the gateway holds: seconds from the customer's first message to the
+        bot's first answer after it, as the gateway stored them (what the customer waited)."""
+        if not senders:
+            return {}
+        message = ConversationMessage
+        first_ask = (select(message.conversation_id, func.min(message.created_at).label("at"))
+                     .where(message.author == MessageAuthor.CUSTOMER,
+                            message.internal.is_(False))
+                     .group_by(message.conversation_id).subquery())
+        rows = self.session.execute(
+            select(SupportConversation.sender_id, first_ask.c.at, func.min(message.created_at))
+            .join(first_ask, first_ask.c.conversation_id == SupportConversation.id)
+            .join(message, (message.conversation_id == SupportConversation.id)
+                  & (message.author == MessageAuthor.BOT) & (message.created_at >= first_ask.c.at))
+            .where(SupportConversation.sender_id.in_(senders))
+            .group_by(SupportConversation.sender_id, first_ask.c.at))
+        return {sender: (_utc(answered) - _utc(asked)).total_seconds()
+                for sender, asked, answered in rows}
+
+
+def _utc(when: dt.datetime) -> dt.datetime:
+    return when.replace(tzinfo=dt.UTC) if when.tzinfo is None else when
 
 
 def _grouped(rows: Any) -> dict[int, list[Any]]:
@@ -530,9 +567,11 @@ def _grouped(rows: Any) -> dict[int, list[Any]]:
 
 
 def summarise_conversation(conv: Conversation, turns: list[Turn], handoffs: list[Handoff],
-                           rating: Rating | None) -> None:
+                           rating: Rating | None, *, first_wait: float | None = None) -> None:
     """Recompute a conversation's counts, resolution and durations from its stored rows
-    (``turns`` in time order, ``handoffs`` oldest first)."""
+    (``turns`` in time order, ``handoffs`` oldest first). ``first_wait``: what the customer
+    waited for the first answer, from the gateway's messages; without it (a conversation on
+    Rasa's REST channel) the first response is timed on the tracker's events."""
     conv.user_turns = len(turns)
     conv.fallback_turns = sum(t.is_fallback for t in turns)
     conv.low_confidence_turns = sum(t.is_low_confidence for t in turns)
@@ -549,7 +588,7 @@ def summarise_conversation(conv: Conversation, turns: list[Turn], handoffs: list
         conv.handoff_at = handoffs[0].occurred_at
         conv.handoff_reason = conv.handoff_reason or handoffs[0].reason
     first = turns[0] if turns else None
-    conv.first_response_seconds = (
+    conv.first_response_seconds = first_wait if first_wait is not None else (
         (first.first_response_at - first.sent_at).total_seconds()
         if first is not None and first.first_response_at is not None else None)
     conv.agent_first_response_seconds = (

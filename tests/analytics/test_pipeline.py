@@ -24,6 +24,9 @@ from analytics.schema import (
 from crm_connector import (
     AgentRole,
     ConversationStatus,
+    open_conversation,
+    store_customer_message,
+    store_outgoing_message,
     agent_reply,
     claim_conversation,
     create_agent_user,
@@ -35,7 +38,7 @@ from crm_connector import (
     write_transaction,
 )
 from crm_connector.migrate import current_revision, head_revision
-from crm_connector.models import SupportConversation
+from crm_connector.models import MessageAuthor, SupportConversation
 from tests.analytics.snapshots import analytics_snapshot, clear_analytics
 from tests.analytics.tracker_rows import Tracker
 
@@ -218,3 +221,37 @@ def test_gateway_handoff_agent_reply_resolution_and_rating(engine, migrated, set
     assert [(s.key, s.mean, s.count) for s in kpis.rating_by_agent] == [("Kim Agent", 2.0, 1)]
     assert [(s.key, s.mean, s.count) for s in kpis.rating_by_intent] == [("human_handoff", 2.0, 1)]
     assert kpis.median_agent_first_response_seconds == pytest.approx(240 - 1.6)
+
+
+def test_first_response_is_what_the_customer_waited_when_the_gateway_has_the_messages(  # type: ignore[no-untyped-def]
+    engine, migrated, settings
+) -> None:
+    """The tracker times only Rasa's own work (0.5 s here); through the widget the customer
+    waits from their message being stored to the bot's answer being stored, which may arrive
+    after the pipeline has already read the tracker's events."""
+    asked = dt.datetime.fromtimestamp(1_790_000_000.0, dt.UTC)
+    Tracker(engine, "widget", asked.timestamp()).faq("how long does delivery take?",
+                                                     "How long does delivery take?")
+    Tracker(engine, "rest", asked.timestamp()).faq("how long does delivery take?",
+                                                   "How long does delivery take?")
+    with write_transaction(migrated) as session:
+        conversation = open_conversation(session, "widget", "web", now=asked)
+        store_customer_message(session, "widget", "how long does delivery take?", "c-1",
+                               now=asked)
+    _run(migrated, settings)
+    with read_transaction(migrated) as session:
+        first = {c.sender_id: c.first_response_seconds for c in session.scalars(select(Conversation))}
+    assert first == {"widget": pytest.approx(0.5), "rest": pytest.approx(0.5)}  # no answer stored yet
+
+    with write_transaction(migrated) as session:
+        store_outgoing_message(session, conversation.id, MessageAuthor.BOT, "2-4 working days",
+                               now=asked + dt.timedelta(seconds=2.25))
+        store_outgoing_message(session, conversation.id, MessageAuthor.BOT, "Anything else?",
+                               now=asked + dt.timedelta(seconds=2.5))
+    result = _run(migrated, settings)
+    with read_transaction(migrated) as session:
+        first = {c.sender_id: c.first_response_seconds for c in session.scalars(select(Conversation))}
+        kpis = conversation_kpis(session)
+    assert result.conversations_updated == 1  # the widget's conversation only
+    assert first == {"widget": pytest.approx(2.25), "rest": pytest.approx(0.5)}
+    assert kpis.median_first_response_seconds == pytest.approx((2.25 + 0.5) / 2)
