@@ -75,7 +75,9 @@ def start_action_server(platform: PlatformSettings, crm: CrmSettings, workdir: P
     webhook URL once ``/health`` answers. Its output goes to ``workdir/action-server.log``."""
     with running_action_server(
         platform, crm, log_path=workdir / "action-server.log", timeout=120,
+        # its own index and analytics folders: never the models `make run` left in var/
         env_overrides={"KNOWLEDGE_INDEX_DIR": str(workdir / "knowledge"),
+                       "ANALYTICS_ARTIFACTS_DIR": str(workdir / "analytics"),
                        "ACTIONS_PRELOAD_FAQ": "true"},
     ) as url:
         yield url
