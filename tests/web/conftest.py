@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import shutil
+import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,6 @@ from crm_connector import (
     create_session_factory,
     write_transaction,
 )
-from tests.support.rasa_server import free_port
 from web import WebSettings, init_app
 
 PASSWORD = "inbox-password-123"
@@ -31,10 +31,18 @@ SECRET = "test-session-secret-" + "x" * 32
 ROLES = {"agent": AgentRole.AGENT, "manager": AgentRole.MANAGER, "admin": AgentRole.ADMIN}
 
 
+#: A port bound for the whole session and never listened on: connecting to it is refused, and no
+#: server started later can be given it. (A port merely free when asked for could be handed to
+#: the test's own gateway a moment later, which then answered its own Rasa calls with a 404.)
+_NO_RASA = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+_NO_RASA.bind(("127.0.0.1", 0))
+NO_RASA_URL = f"http://127.0.0.1:{_NO_RASA.getsockname()[1]}"
+
+
 def make_web_settings(rasa_url: str | None = None, **overrides: Any) -> WebSettings:
     """Settings for a test gateway; by default Rasa is a port nobody listens on (bot down)."""
     values: dict[str, Any] = {
-        "session_secret": SECRET, "rasa_url": rasa_url or f"http://127.0.0.1:{free_port()}",
+        "session_secret": SECRET, "rasa_url": rasa_url or NO_RASA_URL,
         "rasa_timeout_seconds": 2.0, "redeliver_interval_seconds": 0.3,
     }
     values.update(overrides)
