@@ -33,6 +33,7 @@ from crm_connector import (
 from crm_connector.models import SupportConversation
 from tests.support.live_gateway import LoopThread
 from tests.support.rasa_server import free_port
+from tests.web.conftest import NO_RASA_URL
 from web import WebSettings, init_app
 from web.gateway import APOLOGY
 
@@ -76,7 +77,7 @@ def sites(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     allowed_shop = f"http://127.0.0.1:{allowed_port}"
     settings = WebSettings(
         session_secret=secrets.token_urlsafe(48),
-        rasa_url=f"http://127.0.0.1:{free_port()}",  # nobody listens: the bot is down
+        rasa_url=NO_RASA_URL,  # nobody listens: the bot is down
         rasa_timeout_seconds=2.0,
         widget_origins=[allowed_shop],
     )
