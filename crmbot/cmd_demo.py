@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 
 import click
@@ -16,7 +15,7 @@ from analytics.refresh import PIPELINE_STEP, refresh
 from analytics.schema import upgrade_analytics
 from crm_connector import read_transaction
 from crm_connector.models import Customer, OrderKind, OrderStatus, SalesOrder, SupportConversation
-from crmbot.cmd_users import demo_logins_path
+from crmbot.cmd_users import demo_logins_path, read_demo_logins
 from crmbot.context import CliContext
 from crmbot.demo_conversations import DemoTrafficError, build_scripts, play
 from crmbot.settings import PlatformSettings
@@ -103,13 +102,9 @@ def corpus_questions() -> list[tuple[str, tuple[str, ...]]]:
 
 
 def _demo_password(platform: PlatformSettings, username: str) -> str:
-    path = demo_logins_path(platform)
-    try:
-        logins = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        logins = {}
-    password = logins.get(username) if isinstance(logins, dict) else None
+    password = read_demo_logins(platform).get(username)
     if not isinstance(password, str):
-        raise click.ClickException(f"no password for {username!r} in {path}: run "
+        raise click.ClickException(f"no password for {username!r} in "
+                                   f"{demo_logins_path(platform)}: run "
                                    "`crmbot users demo` first")
     return password

@@ -17,7 +17,7 @@ from honcho.manager import Manager
 
 from analytics import AnalyticsSettings
 from crm_connector import CrmSettings
-from crmbot.cmd_users import demo_logins_path, write_private
+from crmbot.cmd_users import demo_logins_path, read_demo_logins, write_private
 from crmbot.context import CliContext
 from crmbot.runtime import (
     RuntimeProblem,
@@ -157,10 +157,7 @@ def web_env(platform: PlatformSettings, crm: CrmSettings) -> dict[str, str]:
 
 
 def demo_login_hint(platform: PlatformSettings) -> str:
-    try:
-        logins = json.loads(demo_logins_path(platform).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return "add a login with `crmbot users add NAME --role agent`"
+    logins = read_demo_logins(platform)
     # Only the user names: this text travels on a command line; the passwords stay in the file
     # (``crmbot users demo`` prints them).
     names = ", ".join(sorted(logins))

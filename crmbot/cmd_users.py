@@ -37,6 +37,15 @@ def demo_logins_path(platform: PlatformSettings) -> Path:
     return platform.project_root / "var" / "demo-logins.json"
 
 
+def read_demo_logins(platform: PlatformSettings) -> dict[str, str]:
+    """``{username: password}`` from ``demo_logins_path``; empty when it is missing or unreadable."""
+    try:
+        logins = json.loads(demo_logins_path(platform).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return logins if isinstance(logins, dict) else {}
+
+
 def write_private(path: Path, text: str) -> None:
     """Write ``text`` to a file only the owner can read (created with mode 0600)."""
     path.parent.mkdir(parents=True, exist_ok=True)
