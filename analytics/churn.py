@@ -324,8 +324,8 @@ def customers_to_save(session: Session, model: ChurnModel, *, as_of: dt.datetime
         as_of - dt.timedelta(days=VALUE_WINDOW_DAYS))]
     spend = recent.groupby("customer")["amount"].sum()
     spend = spend[spend > 0]
-    scores = [s for s in model.score(customer_features(session, as_of), top=top)
-              if s.customer in spend.index]
+    features = customer_features(session, as_of, purchases=purchases)
+    scores = [s for s in model.score(features, top=top) if s.customer in spend.index]
     ranked = sorted(scores, key=lambda s: (-s.probability * spend[s.customer], s.customer))[:limit]
     names = _names(session, [s.customer for s in ranked])
     return [AtRiskCustomer(customer=s.customer, name=names.get(s.customer, s.customer),

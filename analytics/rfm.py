@@ -141,11 +141,14 @@ def features_from_transactions(purchases: pd.DataFrame, as_of: dt.datetime) -> p
     return out
 
 
-def customer_features(session: Session, as_of: dt.datetime) -> pd.DataFrame:
+def customer_features(session: Session, as_of: dt.datetime, *,
+                      purchases: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per customer with a purchase before ``as_of`` (index ``customer``: public id),
-    columns ``FEATURE_COLUMNS``; see the module docstring for the definitions."""
+    columns ``FEATURE_COLUMNS``; see the module docstring for the definitions. ``purchases``:
+    ``transactions(session, as_of)`` when the caller has already read them."""
     _check_as_of(as_of)
-    purchases = transactions(session, as_of)
+    if purchases is None:
+        purchases = transactions(session, as_of)
     out = features_from_transactions(purchases, as_of)
     if out.empty:
         return pd.DataFrame(columns=list(FEATURE_COLUMNS), dtype=float).rename_axis("customer")
