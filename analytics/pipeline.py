@@ -540,17 +540,18 @@ class _Loader:
         if not senders:
             return {}
         message = ConversationMessage
-        first_ask = (select(message.conversation_id, func.min(message.created_at).label("at"))
-                     .where(message.author == MessageAuthor.CUSTOMER,
-                            message.internal.is_(False))
-                     .group_by(message.conversation_id).subquery())
+        # only these senders' conversations: the whole table is not aggregated on every run
+        first_ask = (select(SupportConversation.sender_id, SupportConversation.id.label("id"),
+                            func.min(message.created_at).label("at"))
+                     .join(message, message.conversation_id == SupportConversation.id)
+                     .where(SupportConversation.sender_id.in_(senders),
+                            message.author == MessageAuthor.CUSTOMER, message.internal.is_(False))
+                     .group_by(SupportConversation.sender_id, SupportConversation.id).subquery())
         rows = self.session.execute(
-            select(SupportConversation.sender_id, first_ask.c.at, func.min(message.created_at))
-            .join(first_ask, first_ask.c.conversation_id == SupportConversation.id)
-            .join(message, (message.conversation_id == SupportConversation.id)
+            select(first_ask.c.sender_id, first_ask.c.at, func.min(message.created_at))
+            .join(message, (message.conversation_id == first_ask.c.id)
                   & (message.author == MessageAuthor.BOT) & (message.created_at >= first_ask.c.at))
-            .where(SupportConversation.sender_id.in_(senders))
-            .group_by(SupportConversation.sender_id, first_ask.c.at))
+            .group_by(first_ask.c.sender_id, first_ask.c.at))
         return {sender: (_utc(answered) - _utc(asked)).total_seconds()
                 for sender, asked, answered in rows}
 
