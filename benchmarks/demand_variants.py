@@ -12,7 +12,10 @@ two big-order features (the model before 2026-11-22, session 4).
     D=../shared/data/online_retail/transactions_until_2011-10-31.csv.gz
     .venv/bin/python benchmarks/demand_variants.py fit --history $D production ensemble
     .venv/bin/python benchmarks/demand_variants.py fit --history $D due ensemble --seed 7
-    .venv/bin/python benchmarks/demand_variants.py score --history $D
+    .venv/bin/python benchmarks/demand_variants.py score --history $D --references
+
+``--references`` adds the medians of the last 4 and 8 weeks and a ceiling that peeks at the
+truth (see ``reference_forecasts``).
 
 Variants (benchmarks/README.md, "Demand forecast", has the results):
 - ``buyers``: buyer-weeks of the product in the last 8 weeks (customers with an id);
@@ -189,9 +192,38 @@ def fit(args: argparse.Namespace) -> None:
         tqdm.write(f"{cutoff}: {len(x)} rows, {time.monotonic() - started:.0f} s")
 
 
+def reference_forecasts(history: demand.WeeklyHistory,
+                        future: np.ndarray) -> dict[str, np.ndarray]:
+    """Forecasts to read the variants against: simple medians of the history, and a ceiling
+    that peeks at the truth (each product's median week of the forecast weeks, as a constant:
+    what a forecast that knew each product's level, but not its week-to-week noise, scores)."""
+    weeks = future.shape[1]
+    references = {
+        f"reference: median of last {n} weeks": np.repeat(
+            np.median(demand._window(history.units, history.n_weeks, n), axis=1)[:, None],
+            weeks, axis=1)
+        for n in (4, 8)}
+    references["reference: ceiling, median of actual weeks"] = np.repeat(
+        np.median(future, axis=1)[:, None], weeks, axis=1)
+    return references
+
+
+def run_forecast(runs: dict[str, dict[str, Path]], name: str, cutoff: str) -> np.ndarray | None:
+    """A cached run's forecast at ``cutoff`` (a "mean of seeds" run: the mean over its seeds),
+    None where it was not fitted."""
+    if name.endswith(" mean of seeds"):
+        prefix = name.removesuffix(" mean of seeds")
+        paths = [r[cutoff] for n, r in runs.items()
+                 if n.startswith(f"{prefix} seed ") and cutoff in r]
+    else:
+        paths = [runs[name][cutoff]] if cutoff in runs[name] else []
+    return np.mean([np.load(p)["forecast"] for p in paths], axis=0) if paths else None
+
+
 def score(args: argparse.Namespace) -> None:
     """Gain over mean-of-4 per cached run (variant, model, seed) and cutoff, and their mean;
-    ``--average`` also scores the mean forecast of each variant and model over its seeds."""
+    ``--average`` also scores the mean forecast of each variant and model over its seeds,
+    ``--references`` the forecasts of ``reference_forecasts``."""
     frame = read_transactions(args.history)
     runs: dict[str, dict[str, Path]] = {}
     seeds: dict[str, set[str]] = {}
@@ -210,28 +242,24 @@ def score(args: argparse.Namespace) -> None:
         item_sets["pooled"] = sorted(set(item_sets["top200"]) | set(item_sets["random300"]))
         index = history.index()
         mean_4 = demand._mean(history.units, history.n_weeks, 4)
-        for name, by_cutoff in runs.items():
-            if name.endswith("mean of seeds"):
-                prefix = name.removesuffix(" mean of seeds")
-                paths = [r[cutoff] for n, r in runs.items()
-                         if n.startswith(f"{prefix} seed ") and cutoff in r]
-            else:
-                paths = [by_cutoff[cutoff]] if cutoff in by_cutoff else []
-            if not paths:
+        future = actual.reindex(history.items, fill_value=0).to_numpy()[:, :demand.HORIZONS]
+        references = reference_forecasts(history, future) if args.references else {}
+        forecasts = {name: run_forecast(runs, name, cutoff) for name in runs} | references
+        for name, forecast in forecasts.items():
+            if forecast is None:
                 continue
-            forecast = np.mean([np.load(p)["forecast"] for p in paths], axis=0)
             for item_set, items in item_sets.items():
                 rows = [index[i] for i in items]
                 truth = actual.reindex(items, fill_value=0).to_numpy()[:, :demand.HORIZONS]
                 baseline = np.repeat(mean_4[rows][:, None], demand.HORIZONS, axis=1)
                 gain = 1 - demand.wape(truth, forecast[rows]) / demand.wape(truth, baseline)
                 gains.setdefault((name, item_set), {})[cutoff] = gain
-    print(f"{'run':44s} {'items':9s} " + " ".join(f"{c[2:]:>8s}" for c in args.cutoffs)
+    print(f"{'run':48s} {'items':9s} " + " ".join(f"{c[2:]:>8s}" for c in args.cutoffs)
           + "      mean")
     for (name, item_set), by_cutoff in sorted(gains.items()):
         cells = " ".join(f"{100 * by_cutoff[c]:7.1f}%" if c in by_cutoff else f"{'':8s}"
                          for c in args.cutoffs)
-        print(f"{name:44s} {item_set:9s} {cells}  {100 * np.mean(list(by_cutoff.values())):7.1f}%"
+        print(f"{name:48s} {item_set:9s} {cells}  {100 * np.mean(list(by_cutoff.values())):7.1f}%"
               f" ({len(by_cutoff)} cutoffs)")
 
 
@@ -251,6 +279,10 @@ def main() -> None:
         else:
             command.add_argument("--average", action="store_true",
                                  help="also score each variant's mean forecast over its seeds")
+            command.add_argument("--references", action="store_true",
+                                 help="also score medians of the last 4 and 8 weeks and the "
+                                      "ceiling of a constant that knows each product's median "
+                                      "forecast week")
     args = parser.parse_args()
     if not args.history.is_file():
         parser.error(f"--history {args.history}: no such file")

@@ -131,10 +131,41 @@ def test_the_variants_benchmark_reproduces_the_production_model(
     assert cached["items"].tolist() == list(past.items)
     np.testing.assert_allclose(cached["forecast"], expected)
 
-    scored = subprocess.run([sys.executable, str(script), "score", *common],
+    scored = subprocess.run([sys.executable, str(script), "score", *common, "--references"],
                             capture_output=True, text=True, timeout=300, check=True).stdout
     assert "production ensemble seed 42" in scored and "buyers+due ensemble seed 42" in scored
+    assert "reference: ceiling, median of actual weeks" in scored
+    assert "reference: median of last 8 weeks" in scored
 
     bad = subprocess.run([sys.executable, str(script), "fit", *common, "nonsense", "units"],
                          capture_output=True, text=True, timeout=300, check=False)
     assert bad.returncode != 0 and "unknown variant 'nonsense'" in bad.stderr
+
+
+def test_the_reference_forecasts_are_medians_of_the_past_and_of_the_truth() -> None:
+    """The ceiling is each product's median forecast week, flat; the references are the medians
+    of its last 4 and 8 weeks, flat."""
+    import importlib.util
+
+    import pandas as pd
+
+    from analytics.demand import WeeklyHistory
+    from crm_connector import PROJECT_ROOT
+
+    spec = importlib.util.spec_from_file_location(
+        "demand_variants", PROJECT_ROOT / "benchmarks" / "demand_variants.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    units = np.array([[0, 0, 0, 0, 9, 1, 2, 3, 4, 100],
+                      [5, 5, 5, 5, 5, 5, 0, 0, 0, 0]], dtype=float)
+    zeros = np.zeros_like(units)
+    history = WeeklyHistory(pd.Timestamp("2011-10-04"), ("A", "B"), units, zeros, zeros,
+                            np.ones(2))
+    future = np.array([[1, 7, 3, 50], [0, 0, 2, 0]], dtype=float)
+    references = module.reference_forecasts(history, future)
+    expected = {"reference: median of last 4 weeks": [3.5, 0.0],
+                "reference: median of last 8 weeks": [2.5, 2.5],
+                "reference: ceiling, median of actual weeks": [5.0, 0.0]}
+    assert set(references) == set(expected)
+    for name, medians in expected.items():
+        np.testing.assert_array_equal(references[name], np.repeat([[m] for m in medians], 4, 1))
