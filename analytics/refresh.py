@@ -190,7 +190,7 @@ def _on_dask(names: list[str], crm: CrmSettings, settings: AnalyticsSettings, sc
     from dask.distributed import Client, as_completed
 
     try:
-        client = Client(scheduler, timeout="30s", set_as_default=False)
+        client = Client(scheduler, timeout=settings.scheduler_timeout, set_as_default=False)
     except (OSError, TimeoutError) as exc:
         raise AnalyticsError(
             f"cannot reach the Dask scheduler at {scheduler} ({type(exc).__name__}); "

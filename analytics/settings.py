@@ -28,6 +28,11 @@ class AnalyticsSettings(BaseSettings):
         default=None,
         description="A Dask scheduler address (tcp://HOST:PORT); default: run in-process.",
     )
+    scheduler_timeout: float = Field(
+        default=30.0, gt=0, le=3600, allow_inf_nan=False,
+        description="Seconds to wait for the Dask scheduler to answer before the refresh fails "
+        "with a clear error.",
+    )
     random_state: int = Field(default=42, description="Seed of every randomised model.")
     retrain_hours: float = Field(
         default=24.0, gt=0, le=24 * 366, allow_inf_nan=False,

@@ -107,7 +107,8 @@ def test_dask_cluster_gives_the_same_results_as_in_process(seeded, tmp_path) -> 
 
 def test_unreachable_scheduler_is_a_clear_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
     crm = CrmSettings(database_url=f"sqlite:///{tmp_path / 'x.sqlite'}")
-    settings = AnalyticsSettings(artifacts_dir=tmp_path / "m", redaction_key="k")
+    settings = AnalyticsSettings(artifacts_dir=tmp_path / "m", redaction_key="k",
+                                 scheduler_timeout=2)
     from tests.support.rasa_server import free_port
 
     with pytest.raises(AnalyticsError, match="cannot reach the Dask scheduler"):
