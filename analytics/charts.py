@@ -6,6 +6,7 @@ Every function returns an ``<svg>`` element as text, ready to be placed in HTML,
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import io
 import re
@@ -14,6 +15,7 @@ import threading
 import pandas as pd
 
 _LOCK = threading.Lock()  # pyplot keeps global state
+_DAY = pd.Timedelta(days=1)
 _PALETTE = ["#2b6cb0", "#dd6b20", "#38a169", "#805ad5", "#d53f8c", "#718096", "#d69e2e"]
 
 
@@ -46,8 +48,13 @@ def no_data(what: str) -> str:
 
 
 def line_chart(frame: pd.DataFrame, columns: list[str], *, title: str, ylabel: str = "",
-               percent: bool = False, scale: float = 1.0) -> str:
-    """One line per column over the frame's index (dates)."""
+               percent: bool = False, scale: float = 1.0,
+               span: tuple[dt.datetime, dt.datetime] | None = None) -> str:
+    """One line per column over the frame's index (dates, naive UTC).
+
+    ``span`` (start, end) draws the whole period asked for, so a few days of data in a 30-day
+    view sit where they happened instead of being stretched across the chart.
+    """
     if frame is None or frame.empty or not any(c in frame for c in columns):
         return no_data(title.lower())
     with _LOCK:
@@ -56,9 +63,14 @@ def line_chart(frame: pd.DataFrame, columns: list[str], *, title: str, ylabel: s
             values = frame[column].astype(float) * scale
             ax.plot(frame.index, values, marker="o", markersize=3, label=column.replace("_", " "),
                     color=_PALETTE[i % len(_PALETTE)])
-        if len(frame.index) == 1 and isinstance(frame.index[0], pd.Timestamp):
+        dates = isinstance(frame.index, pd.DatetimeIndex)
+        if dates and span is not None:
+            ax.set_xlim(_naive_utc(span[0]), _naive_utc(span[1]))
+        elif dates and len(frame.index) == 1:
             day = pd.Timedelta(days=1)  # one period: a readable axis around it
             ax.set_xlim(frame.index[0] - day, frame.index[0] + day)
+        if dates:
+            _date_axis(ax)
         ax.set_title(title, loc="left", fontsize=11)
         ax.set_ylabel(ylabel)
         if percent:
@@ -66,28 +78,37 @@ def line_chart(frame: pd.DataFrame, columns: list[str], *, title: str, ylabel: s
             ax.yaxis.set_major_formatter(_percent_formatter())
         if len(columns) > 1:
             ax.legend(frameon=False, fontsize=8)
-        fig.autofmt_xdate()
+        if not dates:
+            fig.autofmt_xdate()
         return _svg(fig)
 
 
-def stacked_bars(frame: pd.DataFrame, *, title: str, ylabel: str = "") -> str:
-    """Bars per index value (dates), stacked by column (e.g. intents per day)."""
+def stacked_bars(frame: pd.DataFrame, *, title: str, ylabel: str = "",
+                 span: tuple[dt.datetime, dt.datetime] | None = None,
+                 period: pd.Timedelta = _DAY) -> str:
+    """Bars per period (index: period starts, naive UTC), stacked by column (e.g. intents).
+
+    Bars stand on a time axis, one ``period`` wide, over ``span`` when it is given.
+    """
     if frame is None or frame.empty:
         return no_data(title.lower())
     with _LOCK:
         fig, ax = _figure()
+        starts = pd.DatetimeIndex(frame.index)
         bottom = None
-        labels = [pd.Timestamp(i).strftime("%Y-%m-%d") if not isinstance(i, str) else i
-                  for i in frame.index]
         for i, column in enumerate(frame.columns):
             values = frame[column].astype(float).to_numpy()
-            ax.bar(labels, values, bottom=bottom, label=str(column),
-                   color=_PALETTE[i % len(_PALETTE)])
+            ax.bar(starts, values, width=period * 0.85, align="edge", bottom=bottom,
+                   label=str(column), color=_PALETTE[i % len(_PALETTE)])
             bottom = values if bottom is None else bottom + values
+        if span is not None:
+            ax.set_xlim(_naive_utc(span[0]), _naive_utc(span[1]))
+        else:
+            ax.set_xlim(starts.min() - period, starts.max() + 2 * period)
+        _date_axis(ax)
         ax.set_title(title, loc="left", fontsize=11)
         ax.set_ylabel(ylabel)
         ax.legend(frameon=False, fontsize=8, ncol=min(4, len(frame.columns)))
-        fig.autofmt_xdate()
         return _svg(fig)
 
 
@@ -105,6 +126,20 @@ def horizontal_bars(items: list[tuple[str, float]], *, title: str, xlabel: str =
         ax.grid(axis="x", alpha=0.3)
         ax.grid(axis="y", visible=False)
         return _svg(fig)
+
+
+def _date_axis(ax) -> None:  # type: ignore[no-untyped-def]
+    """Dates that do not overlap: a few ticks, each label only as long as it needs."""
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+
+    locator = AutoDateLocator(minticks=3, maxticks=8)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+
+
+def _naive_utc(when: dt.datetime) -> pd.Timestamp:
+    stamp = pd.Timestamp(when)
+    return stamp.tz_convert(None) if stamp.tzinfo is not None else stamp
 
 
 def _percent_formatter():  # type: ignore[no-untyped-def]

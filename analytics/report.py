@@ -38,6 +38,7 @@ class ReportData:
     sales: SalesSummary
     revenue: pd.DataFrame
     gaps: list[GapSuggestion] | None
+    freq: str = "day"  # the period of kpi_trend and intents
     sections: list[tuple[str, str]] = field(default_factory=list)  # (title, trusted HTML)
     notes: list[str] = field(default_factory=list)
 
@@ -59,7 +60,7 @@ def collect_report(session: Session, settings: AnalyticsSettings, *,
         intents=intent_trend(session, freq=freq, since=since, until=until),
         sales=sales_summary(session, since=since, until=until),
         revenue=revenue_over_time(session, freq="week", since=since, until=until),
-        gaps=gaps, notes=notes,
+        gaps=gaps, notes=notes, freq=freq,
     )
     data.sections.extend(customer_model_sections(session, settings, notes))
     from analytics.demand import crm_forecast
@@ -168,15 +169,42 @@ def _cards(cards: list[tuple[str, str]]) -> str:
         f'<div class="value">{html.escape(v)}</div></div>' for k, v in cards) + "</div>"
 
 
-def conversation_section(k: ConversationKpis, trend: pd.DataFrame, intents: pd.DataFrame) -> str:
-    reasons = sorted(k.handoff_reasons.items(), key=lambda kv: -kv[1])
+#: How wide a bar of each ``freq`` is on a time axis.
+PERIODS = {"day": pd.Timedelta(days=1), "week": pd.Timedelta(days=7),
+           "month": pd.Timedelta(days=30)}
+
+#: What the handoff reason codes (``actions.handoff.handoff_reason``, the gateway's
+#: ``bot_unavailable``) mean to a manager; any other code is the intent the customer was on.
+HANDOFF_REASON_LABELS = {
+    "human_handoff": "asked for a person",
+    "fallback": "bot did not understand",
+    "complaint": "complaint",
+    "verification_locked": "identity check failed",
+    "bot_unavailable": "bot unavailable",
+    "unknown": "not recorded",  # conversation_kpis' name for a handoff without a reason
+}
+
+
+def handoff_reason_label(code: str) -> str:
+    return HANDOFF_REASON_LABELS.get(code) or f"while on: {code.replace('_', ' ')}"
+
+
+def conversation_section(k: ConversationKpis, trend: pd.DataFrame, intents: pd.DataFrame, *,
+                         freq: str = "day",
+                         span: tuple[dt.datetime, dt.datetime] | None = None) -> str:
+    """KPI cards and charts of ``trend`` and ``intents`` per ``freq`` period; the time axes
+    cover ``span`` (the period asked for) when it is given."""
+    reasons = sorted(((handoff_reason_label(r), n) for r, n in k.handoff_reasons.items()),
+                     key=lambda kv: (-kv[1], kv[0]))
     ratings = [(s.key, f"{s.mean:.2f}", s.count) for s in k.rating_by_intent]
     agents = [(s.key, f"{s.mean:.2f}", s.count) for s in k.rating_by_agent]
     return "".join([
         kpi_cards(k),
         charts.line_chart(trend, ["containment_rate", "handoff_rate", "fallback_rate"],
-                          title="Containment, handoff and fallback rate", percent=True),
-        charts.stacked_bars(intents, title="Customer messages by intent"),
+                          title="Containment, handoff and fallback rate", percent=True,
+                          span=span),
+        charts.stacked_bars(intents, title="Customer messages by intent", span=span,
+                            period=PERIODS[freq]),
         charts.horizontal_bars([(i, n) for i, n in k.top_intents], title="Top intents"),
         charts.horizontal_bars([(r, n) for r, n in reasons], title="Handoff reasons"),
         "<h3>Rating by intent</h3>", _table(["intent", "mean rating", "ratings"], ratings),
@@ -184,13 +212,16 @@ def conversation_section(k: ConversationKpis, trend: pd.DataFrame, intents: pd.D
     ])
 
 
-def sales_section(s: SalesSummary, revenue: pd.DataFrame) -> str:
+def sales_section(s: SalesSummary, revenue: pd.DataFrame, *, freq: str = "week",
+                  span: tuple[dt.datetime, dt.datetime] | None = None) -> str:
+    """Sales cards, revenue per ``freq`` period (the ``revenue_over_time`` it was built with)."""
     revenue = revenue.copy()
     if not revenue.empty:
         revenue["revenue"] = revenue["revenue_cents"].astype(float) / 100
     return "".join([
         sales_cards(s),
-        charts.line_chart(revenue, ["revenue"], title=f"Revenue per week ({s.currency or ''})"),
+        charts.line_chart(revenue, ["revenue"], span=span,
+                          title=f"Revenue per {freq} ({s.currency or ''})"),
         charts.horizontal_bars([(f"{p.sku} {p.name}", p.revenue_cents / 100)
                                 for p in s.top_products], title="Top products by revenue"),
         "<h3>Top customers</h3>",
@@ -227,6 +258,7 @@ def render_report(data: ReportData) -> str:
     if data.since or data.until:
         period = (f"{data.since.date() if data.since else '...'} to "
                   f"{data.until.date() if data.until else 'now'}")
+    span = (data.since, data.until or data.generated_at) if data.since else None
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
         "<meta name='viewport' content='width=device-width, initial-scale=1'>",
@@ -235,9 +267,10 @@ def render_report(data: ReportData) -> str:
         "<h1>Customer service analytics</h1>",
         f"<p>Period: {html.escape(period)}. Generated "
         f"{html.escape(data.generated_at.strftime('%Y-%m-%d %H:%M UTC'))}.</p>",
-        "<h2>Conversations</h2>", conversation_section(data.kpis, data.kpi_trend, data.intents),
+        "<h2>Conversations</h2>", conversation_section(data.kpis, data.kpi_trend, data.intents,
+                                                       freq=data.freq, span=span),
         "<h2>Unanswered questions: suggested FAQs and intents</h2>", gaps_section(data.gaps),
-        "<h2>Sales</h2>", sales_section(data.sales, data.revenue),
+        "<h2>Sales</h2>", sales_section(data.sales, data.revenue, span=span),
     ]
     for title, body in data.sections:
         parts += [f"<h2>{html.escape(title)}</h2>", body]

@@ -87,7 +87,8 @@ async def conversations_page(request: web.Request) -> web.Response:
     def build(session):  # type: ignore[no-untyped-def]
         return conversation_section(conversation_kpis(session, since=since),
                                     kpis_over_time(session, freq=freq, since=since),
-                                    intent_trend(session, freq=freq, since=since))
+                                    intent_trend(session, freq=freq, since=since),
+                                    freq=freq, span=(since, dt.datetime.now(dt.UTC)))
 
     body = await in_transaction(request.app[SESSIONS], build)
     return await _render(request, "conversations", "Conversation KPIs", body, days, freq)
@@ -99,8 +100,8 @@ async def sales_page(request: web.Request) -> web.Response:
 
     def build(session):  # type: ignore[no-untyped-def]
         return sales_section(sales_summary(session, since=since),
-                             revenue_over_time(session, freq="week" if freq == "week" else "day",
-                                               since=since))
+                             revenue_over_time(session, freq=freq, since=since),
+                             freq=freq, span=(since, dt.datetime.now(dt.UTC)))
 
     body = await in_transaction(request.app[SESSIONS], build)
     return await _render(request, "sales", "Sales", body, days, freq)

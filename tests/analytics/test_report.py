@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -96,3 +97,35 @@ def test_durations_read_in_the_unit_people_use(seconds: float | None, text: str)
     from analytics.report import _seconds
 
     assert _seconds(seconds) == text
+
+
+def _texts(svg: str) -> list[str]:
+    return re.findall(r"<text[^>]*>([^<]*)</text>", svg)
+
+
+def test_time_charts_cover_the_period_asked_for() -> None:
+    """One day of data in a 30-day view sits at the end of a 30-day axis, not stretched across
+    a two-day one; the bars of intents stand on the same kind of axis."""
+    from analytics import charts
+
+    today = pd.DatetimeIndex([pd.Timestamp("2026-12-07")])
+    rates = pd.DataFrame({"containment_rate": [0.5]}, index=today)
+    span = (dt.datetime(2026, 11, 7, tzinfo=dt.UTC), dt.datetime(2026, 12, 7, 6, tzinfo=dt.UTC))
+    alone = _texts(charts.line_chart(rates, ["containment_rate"], title="rates"))
+    assert alone[:3] == ["Dec-06", "12:00", "Dec-07"]  # no span: a day either side
+    in_period = _texts(charts.line_chart(rates, ["containment_rate"], title="rates", span=span))
+    assert in_period[:4] == ["08", "15", "22", "Dec"]  # November 8th ... December
+    intents = pd.DataFrame({"ask_faq": [3], "greet": [2]}, index=today)
+    bars = _texts(charts.stacked_bars(intents, title="intents", span=span))
+    assert bars[:4] == ["08", "15", "22", "Dec"] and {"ask_faq", "greet"} <= set(bars)
+
+
+@pytest.mark.parametrize(("code", "label"), [
+    ("human_handoff", "asked for a person"), ("fallback", "bot did not understand"),
+    ("verification_locked", "identity check failed"), ("bot_unavailable", "bot unavailable"),
+    ("unknown", "not recorded"), ("request_refund", "while on: request refund"),
+])
+def test_handoff_reasons_read_as_words(code: str, label: str) -> None:
+    from analytics.report import handoff_reason_label
+
+    assert handoff_reason_label(code) == label

@@ -77,6 +77,7 @@ async def test_pages_and_api_need_the_manager_role(models_dir, client, agent_cli
         text = await page.text()
         assert text.count("<svg") >= 3 and "Containment" in text
         assert "33.3%" in text  # 1 of 3 conversations contained (the FAQ answer)
+        assert "not recorded" in text  # the handoff reason in words (no CRM row says why)
     manager, _ = await agent_client("manager")
     kpis = await (await manager.get("/api/analytics/kpis?days=7")).json()
     assert kpis["conversations"] == 3 and kpis["handed_off"] == 1
@@ -85,6 +86,9 @@ async def test_pages_and_api_need_the_manager_role(models_dir, client, agent_cli
     assert sales["orders"] == 2 and sales["revenue_cents"] == 10000 + 4500
     sales_page = await (await manager.get("/dashboard/sales")).text()
     assert "<svg" in sales_page and "145.00 EUR" in sales_page
+    assert "Revenue per day" in sales_page  # the default period
+    weekly = await (await manager.get("/dashboard/sales?freq=week")).text()
+    assert "Revenue per week" in weekly and "145.00 EUR" in weekly
     customers_page = await manager.get("/dashboard/customers")
     assert customers_page.status == 200
     assert "crmbot analytics refresh" in await customers_page.text()  # no models trained yet
