@@ -16,12 +16,14 @@ import hmac
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from aiohttp_session import Session as CookieSession
 from aiohttp_session import get_session, new_session
 from aiohttp_session import setup as setup_cookie_sessions
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
+from yarl import URL
 
 from crm_connector import AgentRole, AgentView, get_agent
 from web.errors import CsrfRejected, Forbidden, Unauthorized
@@ -90,6 +92,17 @@ async def current_agent(request: web.Request) -> AgentView | None:
     return agent
 
 
+def safe_next(target: object, default: str = "/inbox") -> str:
+    """Where to go after signing in: ``target`` when it is a path on this site, else
+    ``default`` (an address elsewhere, ``//host``, a scheme or a control character would make
+    the login form an open redirect)."""
+    if not isinstance(target, str) or not target.startswith("/") or target.startswith("//") \
+            or len(target) > 2048 or any(c < " " or c in "\\\x7f" for c in target):
+        return default
+    parts = urlsplit(target)
+    return target if not parts.scheme and not parts.netloc else default
+
+
 def has_role(agent: AgentView, role: AgentRole) -> bool:
     return ROLE_RANK[agent.role] >= ROLE_RANK[role]
 
@@ -100,8 +113,8 @@ def require_role(role: AgentRole = AgentRole.AGENT, *, page: bool = False) -> Ca
         async def guarded(request: web.Request) -> web.StreamResponse:
             agent = await current_agent(request)
             if agent is None:
-                if page:
-                    raise web.HTTPFound("/login")
+                if page:  # back to this page after signing in
+                    raise web.HTTPFound(URL("/login").with_query(next=request.path_qs))
                 raise Unauthorized("Please log in.")
             if not has_role(agent, role):
                 log.info("agent %s (%s) refused %s %s", agent.id, agent.role.value,

@@ -35,7 +35,15 @@ from crm_connector import (
     retry_channel_delivery,
     transfer_conversation,
 )
-from web.auth import AGENT_KEY, check_csrf, csrf_token, current_agent, log_in, require_role
+from web.auth import (
+    AGENT_KEY,
+    check_csrf,
+    csrf_token,
+    current_agent,
+    log_in,
+    require_role,
+    safe_next,
+)
 from web.channels import TELEGRAM
 from web.errors import BadRequest, CsrfRejected, Forbidden
 from web.serialize import agent_json, conversation_json, delivery_json, message_json, profile_json
@@ -53,31 +61,38 @@ MAX_LOGIN_FIELD = 1024
 @aiohttp_jinja2.template("login.html")
 async def login_page(request: web.Request) -> dict[str, Any]:
     session = await get_session(request)
-    return {"csrf_token": csrf_token(session), "error": None, "username": ""}
+    return {"csrf_token": csrf_token(session), "error": None, "username": "",
+            "next": safe_next(request.query.get("next"))}
 
 
 async def login(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     session = await get_session(request)
+    target = safe_next(form.get("next"))  # the page that sent here, or the inbox
     try:
         check_csrf(session, form.get("csrf_token"))
     except CsrfRejected:
-        return _login_again(request, session, "Your form expired; please try again.", "", status=403)
+        return _login_again(request, session, "Your form expired; please try again.", "", target,
+                            status=403)
     username, password = form.get("username"), form.get("password")
     if not isinstance(username, str) or not isinstance(password, str) or \
             len(username) > MAX_LOGIN_FIELD or len(password) > MAX_LOGIN_FIELD:
-        return _login_again(request, session, "Please enter your user name and password.", "", status=400)
+        return _login_again(request, session, "Please enter your user name and password.", "",
+                            target, status=400)
     now = utcnow()
     agent = await in_transaction(request.app[SESSIONS],
                                  lambda s: authenticate_agent(s, username, password, now=now), write=True)
     if agent is None:
-        return _login_again(request, session, "Wrong user name or password.", username, status=401)
+        return _login_again(request, session, "Wrong user name or password.", username, target,
+                            status=401)
     await log_in(request, agent)
-    raise web.HTTPSeeOther("/inbox")
+    raise web.HTTPSeeOther(target)
 
 
-def _login_again(request: web.Request, session: Any, error: str, username: str, *, status: int) -> web.Response:
-    context = {"csrf_token": csrf_token(session), "error": error, "username": username[:64]}
+def _login_again(request: web.Request, session: Any, error: str, username: str, target: str, *,
+                 status: int) -> web.Response:
+    context = {"csrf_token": csrf_token(session), "error": error, "username": username[:64],
+               "next": target}
     return aiohttp_jinja2.render_template("login.html", request, context, status=status)
 
 

@@ -65,7 +65,8 @@ def models_dir(tmp_path, monkeypatch) -> Path:  # type: ignore[no-untyped-def]
 async def test_pages_and_api_need_the_manager_role(models_dir, client, agent_client, web_crm) -> None:  # type: ignore[no-untyped-def]
     _fill(web_crm)
     anonymous = await client.get("/dashboard", allow_redirects=False)
-    assert anonymous.status == 302 and anonymous.headers["Location"] == "/login"
+    assert anonymous.status == 302
+    assert anonymous.headers["Location"] == "/login?next=/dashboard"  # back here after signing in
     assert (await client.get("/api/analytics/kpis")).status == 401
     agent, _ = await agent_client("agent")
     assert (await agent.get("/dashboard")).status == 403
@@ -187,10 +188,11 @@ def test_dashboard_screenshot(live_dashboard: str) -> None:
             errors: list[str] = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
             page.goto(f"{live_dashboard}/dashboard")
-            assert page.url.endswith("/login")  # a page, so a redirect to the login form
+            assert "/login?next=" in page.url  # a page, so a redirect to the login form
             page.fill("#username", "manager")
             page.fill("#password", PASSWORD)
             page.click("button[type=submit]")
+            page.wait_for_url(f"{live_dashboard}/dashboard")  # signed in, back where it began
             page.goto(f"{live_dashboard}/dashboard?days=30")
             page.wait_for_selector("svg")
             assert page.locator("svg").count() >= 3

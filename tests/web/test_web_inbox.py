@@ -5,11 +5,14 @@ transfer, resolve with the rating request, the stored rating, hand back, and the
 from __future__ import annotations
 
 import asyncio
+import html
+import re
 from typing import Any
+from urllib.parse import quote, unquote, urlencode
 
 from aiohttp.test_utils import TestClient
 
-from tests.web.conftest import Chat, open_chat
+from tests.web.conftest import PASSWORD, Chat, open_chat
 from web.gateway import APOLOGY, HANDOFF_PAYLOAD
 
 
@@ -40,7 +43,7 @@ async def test_login_page_wrong_password_and_logout(client: TestClient, new_clie
     assert no_csrf.status == 403
     assert (await browser.get("/api/inbox/me")).status == 401
     redirect = await browser.get("/inbox", allow_redirects=False)
-    assert redirect.status == 302 and redirect.headers["Location"] == "/login"
+    assert redirect.status == 302 and redirect.headers["Location"] == "/login?next=/inbox"
     ok = await browser.post("/login", data={"username": "agent", "password": "inbox-password-123",
                                             "csrf_token": token}, allow_redirects=False)
     assert ok.status == 303 and ok.headers["Location"] == "/inbox"
@@ -51,6 +54,31 @@ async def test_login_page_wrong_password_and_logout(client: TestClient, new_clie
     out = await browser.post("/logout", headers={"X-CSRF-Token": me["csrf_token"]}, allow_redirects=False)
     assert out.status == 303
     assert (await browser.get("/api/inbox/me")).status == 401
+
+
+async def test_signing_in_returns_to_the_page_asked_for_and_nowhere_else(new_client) -> None:  # type: ignore[no-untyped-def]
+    async def sign_in(path: str) -> str:
+        browser = await new_client()
+        page = await browser.get(path)
+        form = await page.text()
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+        target = html.unescape(re.search(r'name="next" value="([^"]*)"', form).group(1))
+        ok = await browser.post("/login", data={"username": "manager", "password": PASSWORD,
+                                                "csrf_token": token, "next": target},
+                                allow_redirects=False)
+        assert ok.status == 303
+        return ok.headers["Location"]
+
+    assert await sign_in("/dashboard/sales?days=7&freq=week") == "/dashboard/sales?days=7&freq=week"
+    for elsewhere in ("https://evil.example.net/", "//evil.example.net/x", "/\\evil.example.net",
+                      "javascript:alert(1)", "/inbox\r\nSet-Cookie: x=1", "dashboard"):
+        assert await sign_in("/login?" + urlencode({"next": elsewhere})) == "/inbox", elsewhere
+    # a quote in the address stays inside the hidden field (escaped), and is still this site
+    back = await sign_in("/login?next=" + quote('/dashboard?x="><b>'))
+    assert unquote(back) == '/dashboard?x="><b>'
+    wrong = await (await new_client()).post("/login", data={"username": "x", "password": "y",
+                                                            "next": "/dashboard"})
+    assert wrong.status == 403 and 'name="next" value="/dashboard"' in await wrong.text()
 
 
 async def test_the_whole_agent_flow(client: TestClient, agent_client) -> None:  # type: ignore[no-untyped-def]
