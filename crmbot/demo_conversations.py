@@ -10,7 +10,9 @@ fallbacks, hand-offs, ratings and unanswered questions right after ``make run``.
 The mix is deterministic for a seed: FAQ questions from the corpus (question or one of its
 alternatives), order status with verification by a demo customer's e-mail, product suggestions,
 questions the shop has no answer for (in groups, so they cluster into suggested FAQs), and
-requests for a person, which the demo agent claims, answers and resolves and the customer rates.
+requests for a person (every other one from a customer who verified over an order first, so the
+inbox shows their CRM profile), which the demo agent claims, answers and resolves and the customer
+rates.
 Nothing is bought, refunded or cancelled: the demo data stays as seeded.
 """
 
@@ -100,6 +102,7 @@ def build_scripts(count: int, seed: int, faqs: Sequence[tuple[str, Sequence[str]
     rng.shuffle(groups)
     unanswered = [text for group in groups for text in group]  # whole groups first
     next_rating = rng.randrange(len(RATINGS))
+    people = 0  # requests for a person so far
     scripts = []
     for kind in kinds:
         opening = (rng.choice(GREETINGS),) if rng.random() < 0.3 else ()
@@ -108,9 +111,7 @@ def build_scripts(count: int, seed: int, faqs: Sequence[tuple[str, Sequence[str]
             question, alternatives = rng.choice(list(faqs))
             scripts.append(Script(kind, (*opening, rng.choice([question, *alternatives]), *closing)))
         elif kind == "order":
-            number, email = rng.choice(list(orders))
-            scripts.append(Script(kind, (*opening, rng.choice(ORDER_REQUESTS).format(number=number),
-                                         f"my email is {email}", *closing)))
+            scripts.append(Script(kind, (*opening, *_order_request(rng, orders), *closing)))
         elif kind == "recommend":
             scripts.append(Script(kind, (*opening, rng.choice(RECOMMEND_REQUESTS))))
         elif kind == "unanswered":
@@ -118,10 +119,21 @@ def build_scripts(count: int, seed: int, faqs: Sequence[tuple[str, Sequence[str]
             scripts.append(Script(kind, (*opening, text)))
         else:
             rating = RATINGS[next_rating % len(RATINGS)]
+            # every other one (the first included) is a customer who verified over an order
+            # first, so the inbox shows a CRM profile (orders, segment, churn risk,
+            # recommendations) beside the hand-off
+            verified = _order_request(rng, orders) if orders and people % 2 == 0 else ()
             next_rating += 1
-            scripts.append(Script(kind, (*opening, rng.choice(PERSON_REQUESTS)), wants_person=True,
-                                  rating=rating))
+            people += 1
+            scripts.append(Script(kind, (*opening, *verified, rng.choice(PERSON_REQUESTS)),
+                                  wants_person=True, rating=rating))
     return scripts
+
+
+def _order_request(rng: random.Random, orders: Sequence[tuple[str, str]]) -> tuple[str, str]:
+    """Asking about one of ``orders`` and verifying with its owner's e-mail."""
+    number, email = rng.choice(list(orders))
+    return rng.choice(ORDER_REQUESTS).format(number=number), f"my email is {email}"
 
 
 class Customer:

@@ -67,8 +67,20 @@ def test_unanswered_questions_come_in_whole_groups() -> None:
     assert any(len(group & set(asked)) >= 2 for group in touched)  # something to cluster
 
 
+def test_every_other_request_for_a_person_comes_from_a_verified_customer() -> None:
+    people = [s for s in build_scripts(40, 5, FAQS, ORDERS) if s.wants_person]
+    verified = [s for s in people if any(text.startswith("my email is ") for text in s.messages)]
+    assert len(people) == 6 and len(verified) == 3 and people[0] in verified
+    for script in verified:  # a real order, its owner's e-mail, then the request for a person
+        number, email = next((n, e) for n, e in ORDERS if n in " ".join(script.messages))
+        assert script.messages[-2:] == (f"my email is {email}", script.messages[-1])
+        assert number in script.messages[-3]
+
+
 def test_without_orders_nobody_asks_about_one() -> None:
-    assert all(s.kind != "order" for s in build_scripts(30, 1, FAQS, []))
+    scripts = build_scripts(30, 1, FAQS, [])
+    assert all(s.kind != "order" for s in scripts)
+    assert not any("my email is" in text for s in scripts for text in s.messages)
 
 
 @pytest.mark.parametrize(("count", "faqs", "message"), [(0, FAQS, "count"),

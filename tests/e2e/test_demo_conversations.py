@@ -60,6 +60,8 @@ def test_demo_conversations_land_in_the_analytics_as_scripted(  # type: ignore[n
         scripts = build_scripts(COUNT, SEED, corpus_questions(), asked_orders(session))
     since = dt.datetime.now(dt.UTC)
     before = _conversations(e2e_sessions)
+    with read_transaction(e2e_sessions) as session:
+        last_id = session.scalar(select(func.max(SupportConversation.id))) or 0
 
     result = CliRunner().invoke(main, demo_env)
 
@@ -77,6 +79,14 @@ def test_demo_conversations_land_in_the_analytics_as_scripted(  # type: ignore[n
     assert kpis.conversations == COUNT
     assert kpis.handed_off == len(people)
     assert kpis.handoff_reasons == {"human_handoff": len(people)}
+    verified = [s for s in people if any(text.startswith("my email is ") for text in s.messages)]
+    assert verified, "the seed must hand off a verified customer (the inbox shows a profile)"
+    with read_transaction(e2e_sessions) as session:
+        handed = session.execute(select(SupportConversation.customer_id).where(
+            SupportConversation.id > last_id,
+            SupportConversation.handoff_reason.is_not(None))).scalars().all()
+    assert len(handed) == len(people)
+    assert sum(customer is not None for customer in handed) == len(verified)
     [by_agent] = kpis.rating_by_agent
     assert by_agent.count == len(people)
     assert by_agent.mean == pytest.approx(sum(s.rating for s in people) / len(people))
