@@ -101,7 +101,7 @@ def build_scripts(count: int, seed: int, faqs: Sequence[tuple[str, Sequence[str]
     groups = list(UNANSWERED)
     rng.shuffle(groups)
     unanswered = [text for group in groups for text in group]  # whole groups first
-    next_rating = rng.randrange(len(RATINGS))
+    first_rating = rng.randrange(len(RATINGS))
     people = 0  # requests for a person so far
     scripts = []
     for kind in kinds:
@@ -118,12 +118,11 @@ def build_scripts(count: int, seed: int, faqs: Sequence[tuple[str, Sequence[str]
             text = unanswered.pop(0) if unanswered else rng.choice(rng.choice(UNANSWERED))
             scripts.append(Script(kind, (*opening, text)))
         else:
-            rating = RATINGS[next_rating % len(RATINGS)]
             # every other one (the first included) is a customer who verified over an order
             # first, so the inbox shows a CRM profile (orders, segment, churn risk,
             # recommendations) beside the hand-off
             verified = _order_request(rng, orders) if orders and people % 2 == 0 else ()
-            next_rating += 1
+            rating = RATINGS[(first_rating + people) % len(RATINGS)]
             people += 1
             scripts.append(Script(kind, (*opening, *verified, rng.choice(PERSON_REQUESTS)),
                                   wants_person=True, rating=rating))
