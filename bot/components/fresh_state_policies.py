@@ -30,7 +30,7 @@ are never cached.
 Loading these policies also installs `bot.components.action_response` (action-server responses
 validated with one compiled JSON-schema validator).
 
-Used in bot/config.yml (and tests/bot/dev_config.yml):
+Used in bot/config.yml:
 
     - name: bot.components.fresh_state_policies.TEDPolicy
     - name: bot.components.fresh_state_policies.MemoizationPolicy

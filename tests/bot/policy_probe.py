@@ -31,7 +31,7 @@ from bot.components.fresh_state_policies import drop_cached_states
 
 def main(out: Path) -> None:
     importer = TrainingDataImporter.load_from_config(
-        config_path="dev_config.yml", domain_path="bot/domain.yml",
+        config_path="bot/config.yml", domain_path="bot/domain.yml",
         training_data_paths=["bot/data"],
     )
     domain = importer.get_domain()

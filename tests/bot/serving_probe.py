@@ -63,7 +63,7 @@ def probe_ted(model: Path) -> dict[str, Any]:
     ted = _ted(agent)
     domain = agent.domain
     importer = TrainingDataImporter.load_from_config(
-        config_path="dev_config.yml", domain_path="bot/domain.yml",
+        config_path="bot/config.yml", domain_path="bot/domain.yml",
         training_data_paths=["bot/data"])
     stories = [t for t in load_data(importer, domain, augmentation_factor=0)
                if not t.is_rule_tracker]

@@ -1,12 +1,12 @@
 """The Rasa project (bot/, nlu_data/) follows docs/conversation-design.md and holds together.
 
 Static checks read the YAML with pyyaml. The Rasa checks run `.venv-rasa/bin/rasa` as a
-subprocess on a temp copy of the project (training writes `.rasa/cache` into its working
-directory): `rasa data validate`, one `rasa train core` per session with tests/bot/dev_config.yml,
-and `rasa test core` on bot/tests/test_stories/test_*.yml. Without `.venv-rasa` they skip,
-except under CI=true.
+subprocess on a temp copy of the project (Rasa writes caches into its working directory):
+`rasa data validate` and, with the production model of the test session (`e2e_model`, trained
+once by `crmbot.runtime.train` for every test that talks to the assistant), `rasa test core` on
+bot/tests/test_stories/test_*.yml and the probes of bot/components. Without `.venv-rasa` they
+skip, except under CI=true.
 
-The NLU model is not trained here (it takes minutes); `rasa test core` needs only the policies.
 The served assistant (real Rasa server, real action server, SQL tracker store) is tested in
 tests/e2e.
 """
@@ -28,7 +28,6 @@ from sqlalchemy.engine import make_url
 from tests.conftest import fresh_postgres_database
 from tests.support.rasa_server import (
     REPO_ROOT,
-    RasaProcessError,
     rasa_subprocess_env,
     require_rasa_executable,
 )
@@ -36,7 +35,6 @@ from tests.support.rasa_server import (
 BOT = REPO_ROOT / "bot"
 NLU_DATA = REPO_ROOT / "nlu_data"
 CONTRACT = REPO_ROOT / "docs" / "conversation-design.md"
-DEV_CONFIG = Path(__file__).parent / "dev_config.yml"
 MIN_EXAMPLES_PER_INTENT = 25
 
 # Responses that no story or rule can name, so `rasa data validate` reports them as unused:
@@ -243,11 +241,10 @@ def bot_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def bot_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A temp copy of bot/, nlu_data/ and the dev config: Rasa writes caches where it runs."""
+    """A temp copy of bot/ and nlu_data/: Rasa writes caches where it runs."""
     project = tmp_path_factory.mktemp("bot-project")
     shutil.copytree(BOT, project / "bot")
     shutil.copytree(NLU_DATA, project / "nlu_data")
-    shutil.copy(DEV_CONFIG, project / "dev_config.yml")
     return project
 
 
@@ -266,30 +263,6 @@ def _run(
     )
 
 
-@pytest.fixture(scope="session")
-def core_model(rasa_bin: Path, bot_env: dict[str, str], bot_project: Path) -> Path:
-    """The dialogue policies of dev_config.yml, trained once per session (no NLU)."""
-    result = _run(
-        rasa_bin,
-        [
-            "train", "core",
-            "--config", "dev_config.yml",
-            "--domain", "bot/domain.yml",
-            "--stories", "bot/data",
-            "--out", "models",
-            "--fixed-model-name", "core",
-        ],  # fmt: skip
-        bot_project,
-        bot_env,
-        timeout=900,
-    )
-    model = bot_project / "models" / "core.tar.gz"
-    if result.returncode != 0 or not model.is_file():
-        log = (result.stdout + result.stderr)[-6000:]
-        raise RasaProcessError(f"`rasa train core` exited with {result.returncode}:\n{log}")
-    return model
-
-
 @pytest.mark.slow
 def test_rasa_data_validate_reports_only_unavoidable_warnings(
     rasa_bin: Path, bot_env: dict[str, str], bot_project: Path, domain: dict[str, Any]
@@ -300,7 +273,7 @@ def test_rasa_data_validate_reports_only_unavoidable_warnings(
             "data", "validate",
             "--domain", "bot/domain.yml",
             "--data", "bot/data", "nlu_data",
-            "--config", "dev_config.yml",
+            "--config", "bot/config.yml",
         ],  # fmt: skip
         bot_project,
         bot_env,
@@ -327,14 +300,14 @@ def test_rasa_data_validate_reports_only_unavoidable_warnings(
 
 @pytest.mark.slow
 def test_test_stories_pass_with_the_trained_policies(
-    rasa_bin: Path, bot_env: dict[str, str], bot_project: Path, core_model: Path
+    rasa_bin: Path, bot_env: dict[str, str], bot_project: Path, e2e_model: Path
 ) -> None:
     out = bot_project / "core-test-results"
     result = _run(
         rasa_bin,
         [
             "test", "core",
-            "--model", str(core_model),
+            "--model", str(e2e_model),
             "--stories", "bot/tests/test_stories",
             "--out", str(out),
         ],  # fmt: skip
@@ -375,7 +348,7 @@ def test_dialogue_policies_train_on_the_states_they_predict_with(
 
 @pytest.mark.slow
 def test_serving_components_change_speed_not_answers(
-    rasa_bin: Path, bot_env: dict[str, str], bot_project: Path, core_model: Path, tmp_path: Path
+    rasa_bin: Path, bot_env: dict[str, str], bot_project: Path, e2e_model: Path, tmp_path: Path
 ) -> None:
     """bot.components' serving parts (benchmarks/README.md, "Chat latency"): TED's prediction
     cache gives TED's own predictions; the compiled validator of action-server responses gives
@@ -387,7 +360,7 @@ def test_serving_components_change_speed_not_answers(
         tracker_url = make_url(database_url).set(drivername="postgresql")  # psycopg2, as Rasa
         result = subprocess.run(
             [str(rasa_bin.parent / "python"), str(Path(__file__).parent / "serving_probe.py"),
-             str(core_model), str(out), tracker_url.render_as_string(hide_password=False)],
+             str(e2e_model), str(out), tracker_url.render_as_string(hide_password=False)],
             cwd=bot_project, env={**bot_env, "PYTHONPATH": str(bot_project)},
             stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600, check=False,
         )  # fmt: skip

@@ -1,6 +1,10 @@
 """Restart: the Rasa server stops in the middle of a conversation, the customer keeps writing
 (gets the apology and the offer of a person, every message is stored), the server comes back,
-and every customer message is answered by the bot; none is lost or answered twice."""
+and every customer message is answered by the bot; none is lost or answered twice.
+
+The server that comes back is the session's `rasa_server`: another `rasa run` of the same model
+on the same tracker store that has never seen this conversation, which is what a restarted
+process is (and one model load less than starting a third server)."""
 
 from __future__ import annotations
 
@@ -42,10 +46,11 @@ def _customer_messages(e2e_sessions, sender: str) -> list[ConversationMessage]: 
 
 async def test_messages_survive_a_rasa_restart(aiohttp_client, e2e_platform, e2e_crm: CrmSettings,  # type: ignore[no-untyped-def]
                                                e2e_model: Path, action_server: str, e2e_sessions,
-                                               static_dir: Path, tmp_path: Path) -> None:
-    server = await asyncio.to_thread(_start, e2e_platform, e2e_crm, e2e_model, tmp_path / "rasa-1")
+                                               rasa_server: RasaServer, static_dir: Path,
+                                               tmp_path: Path) -> None:
+    first = await asyncio.to_thread(_start, e2e_platform, e2e_crm, e2e_model, tmp_path / "rasa-1")
     try:
-        settings = make_web_settings(server.url, rasa_timeout_seconds=5.0, rasa_request_timeout_seconds=300.0,
+        settings = make_web_settings(first.url, rasa_timeout_seconds=5.0, rasa_request_timeout_seconds=300.0,
                                      redeliver_interval_seconds=0.5)
         client: TestClient = await aiohttp_client(init_app(settings, e2e_crm, static_dir=static_dir))
         chat = await open_chat(client)
@@ -53,7 +58,7 @@ async def test_messages_survive_a_rasa_restart(aiohttp_client, e2e_platform, e2e
         await chat.wait_for(lambda f: f["type"] == "message" and f["message"]["author"] == "bot", timeout=60)
 
         chat.seen.clear()  # (a slow first answer may have brought an apology already)
-        await asyncio.to_thread(server.stop)
+        await asyncio.to_thread(first.stop)
         during = ["where is my order?", "do you ship to Norway?", "thanks"]
         for i, text in enumerate(during, start=2):
             ack = await chat.say(text, f"r-{i}")
@@ -65,8 +70,8 @@ async def test_messages_survive_a_rasa_restart(aiohttp_client, e2e_platform, e2e
         assert [m.text for m in stored] == ["hello", *during]
         assert [m.delivery_state for m in stored[1:]] == [DeliveryState.PENDING] * 3
 
-        server = await asyncio.to_thread(_start, e2e_platform, e2e_crm, e2e_model, tmp_path / "rasa-2")
-        client.server.app[GATEWAY].rasa.base_url = server.url  # the assistant is back (on a new port)
+        assert rasa_server.process.poll() is None  # (started before this test by the fixture)
+        client.server.app[GATEWAY].rasa.base_url = rasa_server.url  # back, on another port
         for _ in range(240):
             messages = _customer_messages(e2e_sessions, chat.conversation_id)
             if all(m.delivery_state != DeliveryState.PENDING for m in messages if m.author == "customer"):
@@ -79,7 +84,7 @@ async def test_messages_survive_a_rasa_restart(aiohttp_client, e2e_platform, e2e
         # The bot's own record: each customer message reached it exactly once, in order, and
         # each got a bot answer before the next one.
         events = (await (await client.session.get(
-            f"{server.url}/conversations/{chat.conversation_id}/tracker")).json())["events"]
+            f"{rasa_server.url}/conversations/{chat.conversation_id}/tracker")).json())["events"]
         turns: list[tuple[str, int]] = []
         for event in events:
             if event["event"] == "user":
@@ -96,4 +101,4 @@ async def test_messages_survive_a_rasa_restart(aiohttp_client, e2e_platform, e2e
         shown = [m["id"] for m in again.history["messages"]]
         assert all(m.id in shown for m in late)
     finally:
-        await asyncio.to_thread(server.stop)
+        await asyncio.to_thread(first.stop)
