@@ -14,7 +14,10 @@ help:
 	@echo "make run    set up everything, migrate and seed the SQLite default, start the platform"
 	@echo "make test   set up everything, run the whole test suite"
 
-setup: setup-platform setup-rasa setup-browser
+# The two environments and the browser are independent: built side by side (pip and apt spend
+# much of their time waiting on downloads and disk).
+setup:
+	@$(MAKE) --no-print-directory -j3 setup-platform setup-rasa setup-browser
 
 # Platform environment (.venv): rebuilt only when requirements/platform.lock changes.
 setup-platform:
