@@ -7,6 +7,10 @@ RASA_VENV := .venv-rasa
 PY        := $(VENV)/bin/python
 CRMBOT    := $(VENV)/bin/crmbot
 PYTEST_ARGS ?=
+# Two pytest workers (pytest-xdist): a test run waits on subprocesses and servers about half the
+# time, so the second core would idle; tests/conftest.py keeps each module, and every test of
+# the running assistant, on one worker. PYTEST_WORKERS=0 runs in this process.
+PYTEST_WORKERS ?= 2
 
 .PHONY: help setup setup-platform setup-rasa setup-browser db run test lock-platform lock-rasa clean
 
@@ -51,7 +55,7 @@ run: setup db
 	$(CRMBOT) up --demo-conversations 30
 
 test: setup
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # Regenerate the platform lock from requirements/platform.in in a throw-away environment.
 lock-platform:

@@ -99,3 +99,14 @@ def engine(crm_settings: CrmSettings) -> Iterator[Engine]:
 @pytest.fixture
 def sessions(engine: Engine) -> sessionmaker[Session]:
     return create_session_factory(engine)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the markers
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Groups for pytest-xdist (`make test` runs `-n 2 --dist loadgroup`): the tests that talk
+    to the running assistant share one worker (its model is trained and its servers started
+    once per worker, so once); every other module stays on one worker with its module and
+    session fixtures. Without `-n` the marker does nothing."""
+    for item in items:
+        group = "assistant" if "e2e_platform" in item.fixturenames else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))
