@@ -31,11 +31,11 @@ from crm_connector import (
     read_transaction,
     write_transaction,
 )
-from crmbot.runtime import process_env, rasa_endpoints
+from crmbot.runtime import rasa_endpoints
 from crmbot.settings import PlatformSettings
 from tests.conftest import RABBITMQ_URL, fresh_postgres_database, skip_or_fail
-from tests.support.rasa_server import require_rasa_executable, send_message, start_rasa_server
-from tests.support.stack import REPO
+from tests.support.rasa_server import send_message
+from tests.support.stack import REPO, start_platform_rasa
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
@@ -123,15 +123,9 @@ def test_rasa_keeps_trackers_in_postgresql_locks_in_redis_and_publishes_events(
     })
     with fresh_postgres_database("crmbot_tracker") as database_url:
         crm = CrmSettings(_env_file=None, database_url=database_url)
-        env = process_env(platform, crm, rasa=True)
-        env["HOME"] = str(tmp_path / "home")
-        (tmp_path / "home").mkdir()
         endpoints = rasa_endpoints(platform)
         assert endpoints != REPO / "bot" / "endpoints.yml"
-        server = start_rasa_server(
-            require_rasa_executable(), e2e_model, workdir=tmp_path / "rasa", env=env,
-            endpoints=endpoints, credentials=REPO / "bot" / "credentials.yml",
-            ready_timeout=platform.startup_timeout_seconds)
+        server = start_platform_rasa(platform, crm, e2e_model, tmp_path, endpoints=endpoints)
         try:
             sender = f"prod-{uuid.uuid4().hex[:8]}"
             for words in ("hello", "how long does shipping take?"):

@@ -89,17 +89,26 @@ def action_server(e2e_platform: PlatformSettings, e2e_crm: CrmSettings, e2e_dir:
         yield url
 
 
+def start_platform_rasa(platform: PlatformSettings, crm: CrmSettings, model: Path, base: Path, *,
+                        endpoints: Path = REPO / "bot" / "endpoints.yml",
+                        ready_timeout: float | None = None) -> RasaServer:
+    """`rasa run` of ``model`` in the environment `crmbot up` gives it (``process_env``), with
+    HOME in ``base/home`` and its log in ``base/rasa``; once it answers. ``ready_timeout``
+    defaults to the platform's startup timeout (loading the model on a busy machine)."""
+    env = process_env(platform, crm, rasa=True)
+    (base / "home").mkdir(parents=True, exist_ok=True)
+    env["HOME"] = str(base / "home")
+    return start_rasa_server(
+        require_rasa_executable(), model, workdir=base / "rasa", env=env, endpoints=endpoints,
+        credentials=REPO / "bot" / "credentials.yml",
+        ready_timeout=platform.startup_timeout_seconds if ready_timeout is None else ready_timeout,
+    )
+
+
 @pytest.fixture(scope="session")
 def rasa_server(e2e_platform: PlatformSettings, e2e_crm: CrmSettings, e2e_model: Path,
                 action_server: str, e2e_dir: Path) -> Iterator[RasaServer]:
-    env = process_env(e2e_platform, e2e_crm, rasa=True)
-    env["HOME"] = str(e2e_dir / "home")
-    (e2e_dir / "home").mkdir(exist_ok=True)
-    server = start_rasa_server(
-        require_rasa_executable(), e2e_model, workdir=e2e_dir / "rasa", env=env,
-        endpoints=REPO / "bot" / "endpoints.yml", credentials=REPO / "bot" / "credentials.yml",
-        ready_timeout=e2e_platform.startup_timeout_seconds,  # loading the model on a busy machine
-    )
+    server = start_platform_rasa(e2e_platform, e2e_crm, e2e_model, e2e_dir)
     try:
         yield server
     finally:

@@ -17,23 +17,13 @@ from sqlalchemy import select
 
 from crm_connector import CrmSettings, DeliveryState, read_transaction
 from crm_connector.models import ConversationMessage, SupportConversation
-from crmbot.runtime import process_env
-from tests.support.rasa_server import RasaServer, require_rasa_executable, start_rasa_server
-from tests.support.stack import REPO
+from tests.support.rasa_server import RasaServer
+from tests.support.stack import start_platform_rasa
 from tests.web.conftest import make_web_settings, open_chat
 from web import GATEWAY, init_app
 from web.gateway import APOLOGY
 
 pytestmark = pytest.mark.slow
-
-
-def _start(e2e_platform, e2e_crm: CrmSettings, e2e_model: Path, workdir: Path) -> RasaServer:  # type: ignore[no-untyped-def]
-    env = process_env(e2e_platform, e2e_crm, rasa=True)
-    env["HOME"] = str(workdir / "home")
-    (workdir / "home").mkdir(parents=True, exist_ok=True)
-    return start_rasa_server(require_rasa_executable(), e2e_model, workdir=workdir, env=env,
-                             endpoints=REPO / "bot" / "endpoints.yml",
-                             credentials=REPO / "bot" / "credentials.yml", ready_timeout=600.0)
 
 
 def _customer_messages(e2e_sessions, sender: str) -> list[ConversationMessage]:  # type: ignore[no-untyped-def]
@@ -48,7 +38,8 @@ async def test_messages_survive_a_rasa_restart(aiohttp_client, e2e_platform, e2e
                                                e2e_model: Path, action_server: str, e2e_sessions,
                                                rasa_server: RasaServer, static_dir: Path,
                                                tmp_path: Path) -> None:
-    first = await asyncio.to_thread(_start, e2e_platform, e2e_crm, e2e_model, tmp_path / "rasa-1")
+    first = await asyncio.to_thread(start_platform_rasa, e2e_platform, e2e_crm, e2e_model,
+                                    tmp_path / "rasa-1", ready_timeout=600.0)
     try:
         settings = make_web_settings(first.url, rasa_timeout_seconds=5.0, rasa_request_timeout_seconds=300.0,
                                      redeliver_interval_seconds=0.5)
