@@ -77,6 +77,14 @@ def refresh_command(scheduler: str | None, only: tuple[str, ...], progress: bool
         raise click.ClickException("some steps failed (see above)")
 
 
+def _set_from_signal_handler(stop: threading.Event) -> None:
+    """Set ``stop`` from a signal handler. Python runs the handler in the main thread between
+    two bytecodes, possibly while that thread holds the event's own lock inside
+    ``stop.wait()``; ``stop.set()`` there would wait for that lock forever (a refresh loop
+    that never stopped on SIGINT). A short thread sets it once the main thread lets go."""
+    threading.Thread(target=stop.set, name="stop-on-signal", daemon=True).start()
+
+
 def _refresh_loop(ctx: CliContext, settings: AnalyticsSettings, every: int,
                   scheduler: str | None, only: list[str] | None) -> None:
     """``refresh --every``: a line per tick on stdout, until SIGINT or SIGTERM (exit code 0).
@@ -88,7 +96,7 @@ def _refresh_loop(ctx: CliContext, settings: AnalyticsSettings, every: int,
     previous: dict[int, Any] = {}
 
     def on_signal(*_: object) -> None:
-        stop.set()
+        _set_from_signal_handler(stop)
         for sig, handler in previous.items():  # a second signal acts at once
             signal.signal(sig, handler)
 
@@ -192,7 +200,7 @@ def consume_command(until_empty: bool, max_messages: int | None) -> None:
         else:
             click.echo(_consume_line(result), err=True)
 
-    previous = {sig: signal.signal(sig, lambda *_: stop.set())
+    previous = {sig: signal.signal(sig, lambda *_: _set_from_signal_handler(stop))
                 for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         upgrade_analytics(ctx.engine)

@@ -32,6 +32,7 @@ from analytics.schema import upgrade_analytics
 from crm_connector import CrmSettings, create_db_engine, create_session_factory
 from crm_connector.demo import DemoConfig, seed_demo_data
 from crmbot.cli import main
+from crmbot.cmd_analytics import _set_from_signal_handler
 from tests.analytics.tracker_rows import Tracker
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -106,6 +107,17 @@ def test_retrain_hours_must_be_above_zero(tmp_path: Path) -> None:
     assert "ANALYTICS_RETRAIN_HOURS: Input should be greater than 0" in result.output
     too_often = CliRunner().invoke(main, ["analytics", "refresh", "--every", "5"])
     assert too_often.exit_code == 2 and "--every" in too_often.output
+
+
+def test_a_signal_while_the_main_thread_holds_the_stop_events_lock_still_stops() -> None:
+    """The signal handler runs in the main thread, possibly inside ``stop.wait()`` while that
+    thread holds the event's lock: setting the event right there never returned (a loop that
+    ignored SIGINT). The stop arrives once the lock is let go."""
+    stop = threading.Event()
+    with stop._cond:  # noqa: SLF001 - the lock Event.wait() holds around its checks
+        _set_from_signal_handler(stop)  # returns although the lock is taken
+        assert not stop.is_set()  # setting needs that lock
+    assert stop.wait(10)
 
 
 @pytest.mark.slow
