@@ -18,7 +18,8 @@ Model: one ``Pipeline(ColumnTransformer(...), LogisticRegression)`` -- counts an
 customers of the cutoff ``as_of - horizon``; the persisted model is then refitted on that later
 cutoff (labels observed up to ``as_of``). Reasons: each feature's contribution to the log-odds
 (coefficient x standardised value, relative to the average customer); the top positive ones,
-in words.
+in words, with an order count the recency already implies ("no orders in the last 90 days"
+next to "no purchase for 258 days") folded into the recency's.
 
 Who to call first: the riskiest customers are mostly ones who left long ago, with nothing left
 to save. ``customers_to_save`` ranks by *value at risk* = churn probability x what the customer
@@ -141,26 +142,52 @@ def _input_coefficients(pipeline: Pipeline, columns: Sequence[str]) -> list[floa
     return out
 
 
+#: Order counts that say nothing more than the recency once it is at least this many days: no
+#: order in the last 90 days is what "no purchase for 258 days" already says. Such a count's
+#: contribution is added to the recency's, so the other reasons get the places.
+IMPLIED_BY_RECENCY = {"orders_last_90d": 90, "orders_prev_90d": 180}
+
+
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else many or one + 's'}"
+
+
 def _reason(feature: str, value: float) -> str:
     n = int(round(value)) if np.isfinite(value) else 0
     texts = {
         "recency_days": f"no purchase for {n} days",
-        "frequency": f"only {n} purchase{'s' if n != 1 else ''} so far",
+        "frequency": f"only {_count(n, 'purchase')} so far",
         "monetary": f"low total spend ({value:.0f})",
         "tenure_days": f"customer for {n} days",
         "avg_order_value": f"small orders (average {value:.0f})",
-        "orders_last_90d": f"{n} orders in the last 90 days",
-        "orders_prev_90d": f"{n} orders in the 90 days before that",
-        "credit_notes": f"{n} cancelled invoice{'s' if n != 1 else ''}",
-        "refunds": f"{n} refund{'s' if n != 1 else ''}",
+        "orders_last_90d": (f"{_count(n, 'order')} in the last 90 days" if n
+                            else "no orders in the last 90 days"),
+        "orders_prev_90d": (f"{_count(n, 'order')} in the 90 days before that" if n
+                            else "no orders in the 90 days before that"),
+        "credit_notes": _count(n, "cancelled invoice"),
+        "refunds": _count(n, "refund"),
         "refund_amount": f"{value:.0f} refunded",
-        "conversations": f"{n} support conversation{'s' if n != 1 else ''}",
-        "handoffs": f"handed to an agent {n} time{'s' if n != 1 else ''}",
-        "complaints": f"{n} complaint{'s' if n != 1 else ''}",
-        "low_ratings": f"{n} low rating{'s' if n != 1 else ''} (1-2 of 5)",
+        "conversations": _count(n, "support conversation"),
+        "handoffs": f"handed to an agent {_count(n, 'time')}",
+        "complaints": _count(n, "complaint"),
+        "low_ratings": f"{_count(n, 'low rating')} (1-2 of 5)",
         "mean_rating": f"average rating {value:.1f} of 5" if np.isfinite(value) else "no rating",
     }
     return texts.get(feature, f"{feature} = {value:g}")
+
+
+def _fold_implied(parts: pd.Series, values: pd.Series) -> pd.Series:
+    """``parts`` (one customer's contributions) with each order count the recency implies
+    folded into the recency's contribution."""
+    if "recency_days" not in parts.index:
+        return parts
+    parts = parts.copy()
+    for feature, days in IMPLIED_BY_RECENCY.items():
+        if (feature in parts.index and values[feature] == 0
+                and values["recency_days"] >= days and parts[feature] > 0):
+            parts["recency_days"] += parts[feature]
+            parts[feature] = 0.0
+    return parts
 
 
 @dataclass(frozen=True)
@@ -200,6 +227,7 @@ class ChurnModel:
         parts = parts[sensible]
         out = []
         for (customer, row), p in zip(parts.iterrows(), proba, strict=True):
+            row = _fold_implied(row, frame.loc[customer])
             top_parts = row[row > MIN_REASON_WEIGHT].sort_values(ascending=False).head(top)
             reasons = tuple(ChurnReason(f, _reason(f, float(frame.at[customer, f])), float(w))
                             for f, w in top_parts.items())

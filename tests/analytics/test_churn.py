@@ -19,7 +19,13 @@ from analytics import (
     load_churn_model,
     train_churn,
 )
-from analytics.churn import churn_dataset, crm_churn_pipeline, customers_to_save, model_input
+from analytics.churn import (
+    churn_dataset,
+    contributions,
+    crm_churn_pipeline,
+    customers_to_save,
+    model_input,
+)
 from analytics.rfm import FEATURE_COLUMNS, data_end, transactions
 from crm_connector import CrmSettings, create_db_engine, create_session_factory, read_transaction
 from tests.analytics.customer_data import AS_OF, behaviours, demo_crm
@@ -84,6 +90,35 @@ def test_the_riskiest_customers_get_reasons_in_words(trained) -> None:
     assert any(r.text.startswith("no purchase for ") for s in scores[:10] for r in s.reasons)
     for reason in riskiest.reasons:
         assert reason.weight > 0 and reason.text and "_" not in reason.text
+
+
+def test_reasons_do_not_repeat_what_the_recency_says(trained) -> None:
+    """"No purchase for 258 days" already says there was no order in the last 90 or 180 days:
+    such counts are folded into the recency, and the places go to other reasons."""
+    model, scores, _ = trained
+    lapsed = [s for s in scores if s.reasons and s.reasons[0].feature == "recency_days"
+              and int(s.reasons[0].text.split()[3]) >= 180]
+    assert len(lapsed) >= 20
+    for score in lapsed:
+        texts = [r.text for r in score.reasons]
+        assert "no orders in the last 90 days" not in texts
+        assert "no orders in the 90 days before that" not in texts
+    # with the counts folded in, some lapsed customers show what else drives their risk
+    assert any(len(s.reasons) > 1 for s in lapsed)
+    # 120 days without a purchase imply no order in the last 90 days (folded into the recency's
+    # weight), not that there was none in the 90 days before (a reason of its own)
+    quiet = pd.DataFrame(0.0, index=["C9999998"], columns=list(FEATURE_COLUMNS)).assign(
+        recency_days=120.0, frequency=3.0, monetary=150.0, tenure_days=400.0,
+        avg_order_value=50.0, mean_rating=np.nan)
+    parts = contributions(model.pipeline, model_input(quiet)).iloc[0]
+    assert parts["orders_last_90d"] > 0.05 and parts["orders_prev_90d"] > 0.05
+    (only,) = model.score(quiet)
+    weights = {r.feature: r.weight for r in only.reasons}
+    assert weights["recency_days"] == pytest.approx(
+        parts["recency_days"] + parts["orders_last_90d"])
+    assert "orders_last_90d" not in weights
+    assert weights["orders_prev_90d"] == pytest.approx(parts["orders_prev_90d"])
+    assert "no orders in the 90 days before that" in [r.text for r in only.reasons]
 
 
 def test_reloaded_model_gives_the_same_scores(trained, crm: CrmSettings) -> None:
