@@ -113,6 +113,12 @@ async def _close_sockets(app: web.Application) -> None:
         await app[GATEWAY].close_sockets()
 
 
+async def favicon(request: web.Request) -> web.FileResponse:
+    """GET /favicon.ico: browsers ask for it even when a page links its icon."""
+    return web.FileResponse(request.app[STATIC_DIR] / "favicon.svg",
+                            headers={"Content-Type": "image/svg+xml"})
+
+
 async def health(request: web.Request) -> web.Response:
     """GET /healthz: the gateway is up (``crmbot up`` waits for it)."""
     return web.json_response({"status": "ok", "bot_available": not request.app[GATEWAY].bot_down})
@@ -121,6 +127,7 @@ async def health(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     r = app.router
     r.add_get("/healthz", health)
+    r.add_get("/favicon.ico", favicon)
     r.add_get("/", views_inbox.shop_page, name="shop")
     r.add_get("/login", views_inbox.login_page, name="login")
     r.add_post("/login", views_inbox.login)

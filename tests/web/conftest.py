@@ -58,6 +58,7 @@ def static_dir(tmp_path: Path) -> Path:
     (root / "shop" / "index.html").write_text("<!doctype html><title>shop</title>")
     (root / "inbox" / "index.html").write_text("<!doctype html><title>inbox</title>")
     (root / "widget.js").write_text("console.log('widget')")
+    (root / "favicon.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg"/>')
     return root
 
 

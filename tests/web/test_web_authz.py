@@ -26,6 +26,7 @@ MATRIX: list[tuple[str, str, dict[str, Any] | None, dict[str, int]]] = [
     ("GET", "/", None, expect(200, 200, 200, 200, 200)),
     ("POST", "/api/chat/sessions", {}, expect(200, 200, 200, 200, 200)),
     ("GET", "/login", None, expect(200, 200, 200, 200, 200)),
+    ("GET", "/favicon.ico", None, expect(200, 200, 200, 200, 200)),
     ("GET", "/inbox", None, expect(302, 302, 200, 200, 200)),
     ("GET", "/api/inbox/me", None, expect(401, 401, 200, 200, 200)),
     ("GET", "/api/inbox/conversations?view=queue", None, expect(401, 401, 200, 200, 200)),

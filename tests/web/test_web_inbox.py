@@ -12,7 +12,10 @@ from urllib.parse import quote, unquote, urlencode
 
 from aiohttp.test_utils import TestClient
 
-from tests.web.conftest import PASSWORD, Chat, open_chat
+from analytics.schema import upgrade_analytics
+from crm_connector import create_db_engine
+from tests.web.conftest import PASSWORD, Chat, login, open_chat
+from web import init_app
 from web.gateway import APOLOGY, HANDOFF_PAYLOAD
 
 
@@ -212,3 +215,26 @@ async def test_writing_after_resolve_reopens_with_the_bot(client: TestClient, ag
     detail = await (await agent.get(f"/api/inbox/conversations/{cid}")).json()
     assert detail["conversation"]["state"] == "bot"
     assert detail["messages"][-1]["text"] in ("one more question", APOLOGY)
+
+
+async def test_every_page_links_the_icon_the_gateway_serves(  # type: ignore[no-untyped-def]
+        aiohttp_client, web_crm, web_settings) -> None:
+    """The real pages (not the test's stand-ins) name an icon that resolves, and the
+    /favicon.ico browsers ask for regardless is served too, not a 404 in the console."""
+    engine = create_db_engine(web_crm)
+    upgrade_analytics(engine)  # the dashboard reads the analytics tables
+    engine.dispose()
+    browser = await aiohttp_client(init_app(web_settings, web_crm))  # the real static folder
+    await login(browser, "manager")
+    for page in ("/", "/login", "/inbox", "/dashboard"):
+        response = await browser.get(page)
+        assert response.status == 200, page
+        link = re.search(r'<link rel="icon" href="([^"]+)" type="image/svg\+xml">',
+                         await response.text())
+        assert link, f"{page} links no icon"
+        icon = await browser.get(link.group(1))
+        assert icon.status == 200 and (await icon.text()).startswith("<svg"), page
+    favicon = await browser.get("/favicon.ico")
+    assert favicon.status == 200
+    assert favicon.content_type == "image/svg+xml"
+    assert (await favicon.text()).startswith("<svg")
