@@ -21,7 +21,7 @@ from analytics import charts
 from analytics.errors import AnalyticsError, InvalidInputData
 from analytics.gaps import GapSuggestion, find_gaps
 from analytics.kpis import ConversationKpis, conversation_kpis, intent_trend, kpis_over_time
-from analytics.sales import SalesSummary, revenue_over_time, sales_summary
+from analytics.sales import SalesSummary, main_currency, revenue_over_time, sales_summary
 from analytics.settings import AnalyticsSettings
 
 log = logging.getLogger(__name__)
@@ -71,8 +71,10 @@ def collect_report(session: Session, settings: AnalyticsSettings, *,
 
 def customer_model_sections(session: Session, settings: AnalyticsSettings,
                             notes: list[str]) -> list[tuple[str, str]]:
-    """Segments and churn risk from the persisted models, when they have been trained."""
+    """Segments and churn risk from the persisted models, when they have been trained; money
+    columns are headed with the shop's main currency (the models add amounts as one)."""
     sections = []
+    unit = f" ({currency})" if (currency := main_currency(session)) else ""
     try:
         from analytics.segments import load_segment_model
 
@@ -82,7 +84,7 @@ def customer_model_sections(session: Session, settings: AnalyticsSettings,
         sections.append(("Customer segments", charts.horizontal_bars(
             [(p.name, p.size) for p in model.profiles], title="Customers per segment")
             + _table(["segment", "customers", "share", "recency (days)", "orders",
-                      "spend"], rows)))
+                      f"spend{unit}"], rows)))
     except (ImportError, AnalyticsError) as exc:
         notes.append(f"Segments: {exc}")
     try:
@@ -98,8 +100,8 @@ def customer_model_sections(session: Session, settings: AnalyticsSettings,
             "<p>Value at risk = churn risk in the next "
             f"{churn.horizon_days} days × spend in the last year; customers who have not bought "
             "for over a year are not listed.</p>"
-            + _table(["customer", "name", "risk", "spend last year", "value at risk",
-                      "top reasons"], rows)))
+            + _table(["customer", "name", "risk", f"spend last year{unit}",
+                      f"value at risk{unit}", "top reasons"], rows)))
     except (ImportError, AnalyticsError) as exc:
         notes.append(f"Churn: {exc}")
     return sections

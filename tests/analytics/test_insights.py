@@ -9,6 +9,7 @@ from sqlalchemy import select
 from analytics import AnalyticsSettings
 from analytics.insights import InsightCache, customer_insights
 from analytics.refresh import refresh
+from analytics.report import customer_model_sections
 from analytics.segments import load_segment_model
 from crm_connector import CrmSettings, create_db_engine, create_session_factory, read_transaction
 from crm_connector import upgrade_schema
@@ -46,4 +47,15 @@ def test_panel_shows_what_the_trained_models_say(tmp_path) -> None:  # type: ign
     assert all({"code", "name", "reason"} <= set(r) for r in after["recommendations"])
     assert "segment" not in nobody and "churn_risk" not in nobody  # unknown: best sellers only
     assert nobody["recommendations"] and empty == {}
+
+    # The manager pages' tables of the same models, money headed with the shop's currency.
+    notes: list[str] = []
+    with read_transaction(sessions) as session:
+        sections = dict(customer_model_sections(session, settings, notes))
+    assert notes == []
+    segments = sections["Customer segments"]
+    assert "<svg" in segments and "<th>spend (EUR)</th>" in segments
+    assert all(name in segments for name in load_segment_model(settings).names)
+    churn = next(body for title, body in sections.items() if title.startswith("Churn risk"))
+    assert "<th>spend last year (EUR)</th>" in churn and "<th>value at risk (EUR)</th>" in churn
     engine.dispose()

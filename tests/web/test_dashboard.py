@@ -187,6 +187,8 @@ def test_dashboard_screenshot(live_dashboard: str) -> None:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             errors: list[str] = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
+            # A failed request (a missing icon, a style) shows as a console error.
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             page.goto(f"{live_dashboard}/dashboard")
             assert "/login?next=" in page.url  # a page, so a redirect to the login form
             page.fill("#username", "manager")
