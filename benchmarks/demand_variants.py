@@ -26,6 +26,9 @@ Variants (benchmarks/README.md, "Demand forecast", has the results):
   their mean quantity);
 - ``christmas``: the share of the product's units sold in the data's first 4 weeks (December
   2010), whether its description names Christmas, and the days to Christmas of the target week.
+- ``group``: the trend of the product's group (products whose description ends in the same word:
+  BAG, MUG, CANDLE, ...): the group's units of the last 4 weeks against the 4 before and against
+  the mean 4 weeks of the last 13, and the group's number of products.
 Variants combine with ``+`` (``buyers+due``).
 """
 
@@ -56,6 +59,7 @@ VARIANTS = {
     "due": ("repeat_buyers", "due_units", "due_buyers"),
     "active": ("repeat_buyers", "due_units", "due_buyers", "active_buyers", "active_units"),
     "christmas": ("december_share", "christmas_word", "days_to_christmas"),
+    "group": ("group_growth_4", "group_growth_13", "group_products"),
 }
 #: Added columns in units of the product: the ratio model divides them by the level.
 UNIT_VALUED = ("due_units", "active_units")
@@ -116,6 +120,7 @@ def extra_features(history: demand.WeeklyHistory, bought: pd.DataFrame, origin: 
     shared["christmas_word"] = np.array(
         [bool(CHRISTMAS_WORDS.search(history.names.get(c, "").upper())) for c in history.items],
         dtype=float)
+    shared.update(group_trend(history, origin))
     per_horizon = []
     for h in range(horizons):
         gap = origin + h - pairs["last"].to_numpy()
@@ -128,6 +133,23 @@ def extra_features(history: demand.WeeklyHistory, bought: pd.DataFrame, origin: 
                 n, float((pd.Timestamp(year=target.year, month=12, day=25) - target).days)),
         })
     return shared, per_horizon
+
+
+def group_trend(history: demand.WeeklyHistory, origin: int) -> dict[str, np.ndarray]:
+    """The ``group`` variant's columns: the trend of the products sharing the last word of the
+    product's description (a product without a description is a group of its own)."""
+    last_word = [(re.findall(r"[A-Z]+", history.names.get(c, "").upper()) or [f"#{c}"])[-1]
+                 for c in history.items]
+    group, _ = pd.factorize(pd.Series(last_word))
+
+    def total(start: int, stop: int) -> np.ndarray:
+        return np.bincount(group, history.units[:, max(start, 0):stop].sum(axis=1))[group]
+
+    last_4, before_4 = total(origin - 4, origin), total(origin - 8, origin - 4)
+    mean_4_of_13 = total(origin - 13, origin) * 4 / 13
+    return {"group_growth_4": (last_4 + 1) / (before_4 + 1),
+            "group_growth_13": (last_4 + 1) / (mean_4_of_13 + 1),
+            "group_products": np.bincount(group)[group].astype(float)}
 
 
 def origin_rows(history: demand.WeeklyHistory, bought: pd.DataFrame, origin: int,
