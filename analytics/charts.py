@@ -47,6 +47,12 @@ def no_data(what: str) -> str:
     return f'<p class="no-data">No {html.escape(what)} yet.</p>'
 
 
+def grid(*charts: str) -> str:
+    """Charts side by side where the page is wide enough (two columns), one under the other
+    where it is not (``.charts`` in the report's and the dashboard's style)."""
+    return '<div class="charts">' + "".join(f"<div>{c}</div>" for c in charts) + "</div>"
+
+
 def line_chart(frame: pd.DataFrame, columns: list[str], *, title: str, ylabel: str = "",
                percent: bool = False, scale: float = 1.0,
                span: tuple[dt.datetime, dt.datetime] | None = None) -> str:
@@ -109,6 +115,7 @@ def stacked_bars(frame: pd.DataFrame, *, title: str, ylabel: str = "",
         ax.set_title(title, loc="left", fontsize=11)
         ax.set_ylabel(ylabel)
         ax.legend(frameon=False, fontsize=8, ncol=min(4, len(frame.columns)))
+        ax.yaxis.set_major_locator(_whole_numbers())  # counts: no 0.5 messages
         return _svg(fig)
 
 
@@ -125,6 +132,8 @@ def horizontal_bars(items: list[tuple[str, float]], *, title: str, xlabel: str =
         ax.set_xlabel(xlabel)
         ax.grid(axis="x", alpha=0.3)
         ax.grid(axis="y", visible=False)
+        if all(v.is_integer() for v in values):  # counts: ticks at whole numbers
+            ax.xaxis.set_major_locator(_whole_numbers())
         return _svg(fig)
 
 
@@ -140,6 +149,12 @@ def _date_axis(ax) -> None:  # type: ignore[no-untyped-def]
 def _naive_utc(when: dt.datetime) -> pd.Timestamp:
     stamp = pd.Timestamp(when)
     return stamp.tz_convert(None) if stamp.tzinfo is not None else stamp
+
+
+def _whole_numbers():  # type: ignore[no-untyped-def]
+    from matplotlib.ticker import MaxNLocator
+
+    return MaxNLocator(integer=True)
 
 
 def _percent_formatter():  # type: ignore[no-untyped-def]

@@ -578,7 +578,7 @@ def crm_forecast(session: Any, settings: Any, *, products: int = 4) -> str:
     plus the backtest WAPE table; a note when ``crmbot analytics refresh`` has not run yet."""
     import html
 
-    from analytics.charts import line_chart, no_data
+    from analytics.charts import grid, line_chart, no_data
 
     report = latest_demand_report(settings)
     if report is None:
@@ -590,12 +590,13 @@ def crm_forecast(session: Any, settings: Any, *, products: int = 4) -> str:
              f"Backtest on the {report['weeks']} weeks from {html.escape(report['backtest_cutoff'])}"
              " (weighted absolute percentage error, lower is better):</p>"
              f"<table class='wape'><tr><th>method</th><th>WAPE</th></tr>{rows}</table>"]
+    product_charts = []
     for product in report["products"][:products]:
         series = {name: dict(product[name]) for name in
                   ("history", "forecast", "last_week", "mean_last_4")}
         frame = pd.DataFrame(series)
         frame.index = pd.to_datetime(frame.index)
         frame = frame.sort_index()
-        parts.append(line_chart(frame, list(series), ylabel="units",
-                                title=f"{product['name']} ({product['code']})"))
-    return "".join(parts)
+        product_charts.append(line_chart(frame, list(series), ylabel="units",
+                                         title=f"{product['name']} ({product['code']})"))
+    return "".join(parts) + grid(*product_charts)

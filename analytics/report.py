@@ -202,13 +202,14 @@ def conversation_section(k: ConversationKpis, trend: pd.DataFrame, intents: pd.D
     agents = [(s.key, f"{s.mean:.2f}", s.count) for s in k.rating_by_agent]
     return "".join([
         kpi_cards(k),
-        charts.line_chart(trend, ["containment_rate", "handoff_rate", "fallback_rate"],
-                          title="Containment, handoff and fallback rate", percent=True,
-                          span=span),
-        charts.stacked_bars(intents, title="Customer messages by intent", span=span,
-                            period=PERIODS[freq]),
-        charts.horizontal_bars([(i, n) for i, n in k.top_intents], title="Top intents"),
-        charts.horizontal_bars([(r, n) for r, n in reasons], title="Handoff reasons"),
+        charts.grid(
+            charts.line_chart(trend, ["containment_rate", "handoff_rate", "fallback_rate"],
+                              title="Containment, handoff and fallback rate", percent=True,
+                              span=span),
+            charts.stacked_bars(intents, title="Customer messages by intent", span=span,
+                                period=PERIODS[freq]),
+            charts.horizontal_bars([(i, n) for i, n in k.top_intents], title="Top intents"),
+            charts.horizontal_bars([(r, n) for r, n in reasons], title="Handoff reasons")),
         "<h3>Rating by intent</h3>", _table(["intent", "mean rating", "ratings"], ratings),
         "<h3>Rating by agent</h3>", _table(["agent", "mean rating", "ratings"], agents),
     ])
@@ -222,10 +223,11 @@ def sales_section(s: SalesSummary, revenue: pd.DataFrame, *, freq: str = "week",
         revenue["revenue"] = revenue["revenue_cents"].astype(float) / 100
     return "".join([
         sales_cards(s),
-        charts.line_chart(revenue, ["revenue"], span=span,
-                          title=f"Revenue per {freq} ({s.currency or ''})"),
-        charts.horizontal_bars([(f"{p.sku} {p.name}", p.revenue_cents / 100)
-                                for p in s.top_products], title="Top products by revenue"),
+        charts.grid(
+            charts.line_chart(revenue, ["revenue"], span=span,
+                              title=f"Revenue per {freq} ({s.currency or ''})"),
+            charts.horizontal_bars([(f"{p.sku} {p.name}", p.revenue_cents / 100)
+                                    for p in s.top_products], title="Top products by revenue")),
         "<h3>Top customers</h3>",
         _table(["customer", "name", "orders", "revenue"],
                [(c.public_id, c.name, c.orders, money(c.revenue_cents, s.currency))
@@ -251,6 +253,8 @@ h1{font-size:1.6rem}h2{border-bottom:2px solid #e2e8f0;padding-bottom:.3rem;marg
 table{border-collapse:collapse;margin:.5rem 0 1.5rem;width:100%;font-size:.9rem}
 th,td{border-bottom:1px solid #e2e8f0;padding:.35rem .5rem;text-align:left;vertical-align:top}
 svg{max-width:100%;height:auto;display:block;margin:1rem 0}
+.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(440px,1fr));gap:0 2rem;
+align-items:start}
 .no-data,.note{color:#718096;font-style:italic}
 """
 

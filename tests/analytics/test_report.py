@@ -53,6 +53,7 @@ def test_report_is_one_self_contained_file_with_charts(filled, tmp_path) -> None
     text = path.read_text(encoding="utf-8")
     assert text.startswith("<!doctype html>") and text.rstrip().endswith("</html>")
     assert text.count("<svg") >= 4  # rates, intents, top intents, revenue...
+    assert '<div class="charts">' in text and ".charts{display:grid" in text  # side by side
     # Nothing is fetched from elsewhere: no external scripts, styles, images or fonts.
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", text)
     assert "<script" not in text.replace("&lt;script", "")
@@ -118,6 +119,25 @@ def test_time_charts_cover_the_period_asked_for() -> None:
     intents = pd.DataFrame({"ask_faq": [3], "greet": [2]}, index=today)
     bars = _texts(charts.stacked_bars(intents, title="intents", span=span))
     assert bars[:4] == ["08", "15", "22", "Dec"] and {"ask_faq", "greet"} <= set(bars)
+
+
+def test_counts_are_charted_in_whole_numbers() -> None:
+    """Two handoffs and one: ticks at 0, 1, 2 (no 0.25 of a conversation); money keeps its
+    fractions."""
+    from analytics import charts
+
+    def numbers(svg: str) -> list[float]:
+        return [float(t) for t in _texts(svg) if re.fullmatch(r"[\d.]+", t)]
+
+    counts = numbers(charts.horizontal_bars([("asked for a person", 2), ("fallback", 1)],
+                                            title="Handoff reasons"))
+    assert counts and all(n.is_integer() for n in counts), counts
+    money = numbers(charts.horizontal_bars([("LAMP", 1.5), ("MUG", 0.5)], title="Revenue"))
+    assert any(not n.is_integer() for n in money), money
+    today = pd.DatetimeIndex([pd.Timestamp("2026-12-07")])
+    bars = numbers(charts.stacked_bars(pd.DataFrame({"ask_faq": [1], "greet": [2]}, index=today),
+                                       title="intents"))
+    assert bars and all(n.is_integer() for n in bars), bars
 
 
 @pytest.mark.parametrize(("code", "label"), [
