@@ -43,6 +43,10 @@ PAGES = [("conversations", "/dashboard", "Conversations"),
          ("sales", "/dashboard/sales", "Sales"),
          ("customers", "/dashboard/customers", "Customers"),
          ("gaps", "/dashboard/gaps", "Unanswered questions")]
+# The period controls a page offers are the ones its numbers depend on: the customer models are
+# trained snapshots (no period), the unanswered questions are counted over a period, not per day.
+CONTROLS = {"conversations": ("days", "freq"), "sales": ("days", "freq"), "customers": (),
+            "gaps": ("days",)}
 
 
 def _period(request: web.Request) -> tuple[int, dt.datetime, str]:
@@ -67,7 +71,7 @@ async def _render(request: web.Request, page: str, title: str, body: str, days: 
                                  lambda session: data_freshness(session, settings))
     return aiohttp_jinja2.render_template("dashboard.html", request, {
         "pages": PAGES, "page": page, "title": title, "body": Markup(body),  # noqa: S704 - built from escaped parts
-        "days": days, "freq": freq, "agent": agent,
+        "days": days, "freq": freq, "controls": CONTROLS[page], "agent": agent,
         "conversations_at": _utc(fresh.conversations_at), "models_at": _utc(fresh.models_at),
     })
 

@@ -127,6 +127,25 @@ async def test_the_pages_say_how_fresh_their_numbers_are(models_dir, client, age
                     f"{stamps[1][1]} UTC</time>")
 
 
+async def test_each_page_offers_only_the_period_controls_its_numbers_use(models_dir, client, agent_client, web_crm) -> None:  # type: ignore[no-untyped-def]
+    _fill(web_crm)
+    manager, _ = await agent_client("manager")
+
+    async def controls(path: str) -> set[str]:
+        page = await manager.get(path)
+        assert page.status == 200, path
+        return set(re.findall(r'<select name="(\w+)"', await page.text()))
+
+    assert await controls("/dashboard?days=7&freq=week") == {"days", "freq"}
+    assert await controls("/dashboard/sales") == {"days", "freq"}
+    # Counted over the period, not per day or week; the chosen grouping is kept for the links.
+    gaps = await (await manager.get("/dashboard/gaps?days=7&freq=week")).text()
+    assert set(re.findall(r'<select name="(\w+)"', gaps)) == {"days"}
+    assert '<input type="hidden" name="freq" value="week">' in gaps
+    # Trained snapshots: a period there would change nothing.
+    assert await controls("/dashboard/customers") == set()
+
+
 async def test_bad_period_is_a_clear_400(client, agent_client, models_dir) -> None:  # type: ignore[no-untyped-def]
     manager, _ = await agent_client("manager")
     for query in ("days=abc", "days=0", "days=99999", "freq=hourly", "days=1e9"):
