@@ -82,6 +82,8 @@ def line_chart(frame: pd.DataFrame, columns: list[str], *, title: str, ylabel: s
         if percent:
             ax.set_ylim(0, 1.05)
             ax.yaxis.set_major_formatter(_percent_formatter())
+        else:
+            _group_thousands(ax.yaxis, frame[[c for c in columns if c in frame]] * scale)
         if len(columns) > 1:
             ax.legend(frameon=False, fontsize=8)
         if not dates:
@@ -115,7 +117,7 @@ def stacked_bars(frame: pd.DataFrame, *, title: str, ylabel: str = "",
         ax.set_title(title, loc="left", fontsize=11)
         ax.set_ylabel(ylabel)
         ax.legend(frameon=False, fontsize=8, ncol=min(4, len(frame.columns)))
-        ax.yaxis.set_major_locator(_whole_numbers())  # counts: no 0.5 messages
+        ax.yaxis.set_major_locator(_ticks(integer=True))  # counts: no 0.5 messages
         return _svg(fig)
 
 
@@ -132,8 +134,12 @@ def horizontal_bars(items: list[tuple[str, float]], *, title: str, xlabel: str =
         ax.set_xlabel(xlabel)
         ax.grid(axis="x", alpha=0.3)
         ax.grid(axis="y", visible=False)
-        if all(v.is_integer() for v in values):  # counts: ticks at whole numbers
-            ax.xaxis.set_major_locator(_whole_numbers())
+        # A few ticks: labels like 350,000 side by side need the room; counts at whole numbers.
+        ax.xaxis.set_major_locator(_ticks(5, integer=all(v.is_integer() for v in values)))
+        _group_thousands(ax.xaxis, values)
+        # Long labels inside the figure's width rather than added to it: drawn as wide as the
+        # other charts, it is scaled like them and its text is as large.
+        fig.tight_layout()
         return _svg(fig)
 
 
@@ -151,10 +157,18 @@ def _naive_utc(when: dt.datetime) -> pd.Timestamp:
     return stamp.tz_convert(None) if stamp.tzinfo is not None else stamp
 
 
-def _whole_numbers():  # type: ignore[no-untyped-def]
+def _ticks(most: int | str = "auto", *, integer: bool = False):  # type: ignore[no-untyped-def]
     from matplotlib.ticker import MaxNLocator
 
-    return MaxNLocator(integer=True)
+    return MaxNLocator(nbins=most, integer=integer)
+
+
+def _group_thousands(axis, values) -> None:  # type: ignore[no-untyped-def]
+    """Ticks of 1,000 and above read with separators (12,500, not 12500)."""
+    from matplotlib.ticker import StrMethodFormatter
+
+    if float(pd.DataFrame(values).abs().max().max()) >= 1000:
+        axis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
 
 
 def _percent_formatter():  # type: ignore[no-untyped-def]

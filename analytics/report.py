@@ -221,13 +221,15 @@ def sales_section(s: SalesSummary, revenue: pd.DataFrame, *, freq: str = "week",
     revenue = revenue.copy()
     if not revenue.empty:
         revenue["revenue"] = revenue["revenue_cents"].astype(float) / 100
+    currency = f" ({s.currency})" if s.currency else ""
     return "".join([
         sales_cards(s),
         charts.grid(
             charts.line_chart(revenue, ["revenue"], span=span,
-                              title=f"Revenue per {freq} ({s.currency or ''})"),
+                              title=f"Revenue per {freq}{currency}"),
             charts.horizontal_bars([(f"{p.sku} {p.name}", p.revenue_cents / 100)
-                                    for p in s.top_products], title="Top products by revenue")),
+                                    for p in s.top_products],
+                                   title=f"Top products by revenue{currency}")),
         "<h3>Top customers</h3>",
         _table(["customer", "name", "orders", "revenue"],
                [(c.public_id, c.name, c.orders, money(c.revenue_cents, s.currency))

@@ -140,6 +140,29 @@ def test_counts_are_charted_in_whole_numbers() -> None:
     assert bars and all(n.is_integer() for n in bars), bars
 
 
+def test_charts_side_by_side_share_a_width_and_group_thousands() -> None:
+    """A bar chart with long product labels is drawn as wide as a line chart (so, two to a
+    row, both are scaled alike and their text is as large), and money ticks read 15,000, few enough not to overlap."""
+    from analytics import charts
+
+    def width_pt(svg: str) -> float:
+        return float(re.search(r'<svg[^>]*\swidth="([\d.]+)pt"', svg).group(1))
+
+    days = pd.date_range("2026-11-01", periods=30, freq="D")
+    line = charts.line_chart(pd.DataFrame({"revenue": range(0, 30_000, 1000)}, index=days),
+                             ["revenue"], title="Revenue per day (EUR)")
+    bars = charts.horizontal_bars([("GD-1000 Galvanised Pruning Shears and Gloves", 51_000.0),
+                                   ("SO-1002 Insulated Resistance Bands", 4_200.5)],
+                                  title="Top products by revenue (EUR)")
+    assert width_pt(bars) <= 7 * 72 and abs(width_pt(bars) - width_pt(line)) < 0.1 * 7 * 72
+    for svg in (line, bars):
+        ticks = [t for t in _texts(svg) if re.fullmatch(r"[\d,.]+", t)]
+        assert any(re.fullmatch(r"\d{1,3}(,\d{3})+", t) for t in ticks), ticks
+        assert not any(re.fullmatch(r"\d{4,}", t) for t in ticks), ticks
+    # Wide labels side by side on a horizontal axis: few enough not to run into each other.
+    assert len([t for t in _texts(bars) if re.fullmatch(r"[\d,.]+", t)]) <= 6
+
+
 @pytest.mark.parametrize(("code", "label"), [
     ("human_handoff", "asked for a person"), ("fallback", "bot did not understand"),
     ("verification_locked", "identity check failed"), ("bot_unavailable", "bot unavailable"),
