@@ -198,6 +198,19 @@ class ChurnReason:
     weight: float
 
 
+#: Levels of risk for people (the inbox's customer panel): ``high`` from this probability of
+#: leaving in the model's horizon (more likely gone than not), ``medium`` from the second.
+HIGH_RISK = 0.5
+MEDIUM_RISK = 0.2
+
+
+def risk_level(probability: float) -> str:
+    """``"high"``, ``"medium"`` or ``"low"`` for a churn probability (see ``HIGH_RISK``)."""
+    if probability >= HIGH_RISK:
+        return "high"
+    return "medium" if probability >= MEDIUM_RISK else "low"
+
+
 @dataclass(frozen=True)
 class ChurnScore:
     customer: str  # public id

@@ -20,7 +20,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from analytics.churn import risk_level
 from analytics.errors import AnalyticsError
+from analytics.recommend import AGENT_REASONS
 from analytics.settings import AnalyticsSettings
 
 log = logging.getLogger(__name__)
@@ -107,8 +109,9 @@ def _default_cache() -> InsightCache:
 
 def customer_insights(session: Session, customer_public_id: str, *,
                       cache: InsightCache | None = None) -> dict[str, Any]:
-    """``{"segment", "churn_risk", "churn_reasons", "recommendations"}`` for one customer;
-    keys whose model is missing are left out. The default cache is built from
+    """``{"segment", "churn_risk", "churn_level", "churn_reasons", "recommendations"}`` for one
+    customer (``churn_level``: ``analytics.churn.risk_level``; a recommendation's reason as an
+    agent reads it, "bought before"); keys whose model is missing are left out. The default cache is built from
     ``AnalyticsSettings()`` the first time it is needed (the web gateway passes none)."""
     if not isinstance(customer_public_id, str) or not customer_public_id:
         return {}
@@ -119,13 +122,15 @@ def customer_insights(session: Session, customer_public_id: str, *,
     if customer_public_id in scores.churn:
         risk, reasons = scores.churn[customer_public_id]
         out["churn_risk"] = risk
+        out["churn_level"] = risk_level(risk)
         out["churn_reasons"] = reasons
     if scores.recommender is not None:
         try:
             recs = scores.recommender.recommend(customer_public_id, RECOMMENDATIONS)
         except AnalyticsError:
             recs = []
-        out["recommendations"] = [{"code": r.code, "name": r.name, "reason": r.reason}
+        out["recommendations"] = [{"code": r.code, "name": r.name,
+                                   "reason": AGENT_REASONS.get(r.reason, r.reason)}
                                   for r in recs]
     out["as_of"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     return out

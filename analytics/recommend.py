@@ -43,6 +43,8 @@ TRUSTED_TYPES = ["analytics.recommend.PurchaseRecommender", "scipy.sparse._csr.c
 REASON_OWN = "you have bought this before"
 REASON_COBOUGHT = "often bought together with {name}"
 REASON_POPULAR = "popular with other customers right now"
+#: The same reasons as an agent reads them about the customer (the inbox's customer panel).
+AGENT_REASONS = {REASON_OWN: "bought before", REASON_POPULAR: "popular right now"}
 MAX_K = 100
 
 

@@ -76,7 +76,7 @@ def profile_json(profile: CustomerProfile, insights: dict[str, Any] | None) -> d
     customer = None
     if profile.public_id is not None:
         customer = {"public_id": profile.public_id, "name": profile.name, "email": profile.email}
-        for key in ("segment", "churn_risk", "churn_reasons", "recommendations"):
+        for key in ("segment", "churn_risk", "churn_level", "churn_reasons", "recommendations"):
             if insights and key in insights:
                 customer[key] = insights[key]
     return {

@@ -188,7 +188,7 @@ def customer_insights(hook: Any, session: Any, customer_public_id: str) -> dict[
     """ANALYTICS HOOK: segment, churn risk and reasons, recommendations for the profile panel.
 
     ``hook`` is ``analytics.customer_insights(session, customer_public_id) -> dict`` (keys
-    ``segment``, ``churn_risk``, ``churn_reasons``, ``recommendations``), wired in
+    ``segment``, ``churn_risk``, ``churn_level``, ``churn_reasons``, ``recommendations``), wired in
     ``web.app.init_app`` when analytics provides it. A failing hook leaves the panel without
     insights instead of failing the profile.
     """

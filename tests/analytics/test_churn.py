@@ -20,11 +20,14 @@ from analytics import (
     train_churn,
 )
 from analytics.churn import (
+    HIGH_RISK,
+    MEDIUM_RISK,
     churn_dataset,
     contributions,
     crm_churn_pipeline,
     customers_to_save,
     model_input,
+    risk_level,
 )
 from analytics.rfm import FEATURE_COLUMNS, data_end, transactions
 from crm_connector import CrmSettings, create_db_engine, create_session_factory, read_transaction
@@ -119,6 +122,14 @@ def test_reasons_do_not_repeat_what_the_recency_says(trained) -> None:
     assert "orders_last_90d" not in weights
     assert weights["orders_prev_90d"] == pytest.approx(parts["orders_prev_90d"])
     assert "no orders in the 90 days before that" in [r.text for r in only.reasons]
+
+
+@pytest.mark.parametrize(("probability", "level"), [
+    (0.0, "low"), (MEDIUM_RISK - 0.001, "low"), (MEDIUM_RISK, "medium"),
+    (HIGH_RISK - 0.001, "medium"), (HIGH_RISK, "high"), (1.0, "high"),
+])
+def test_risk_levels_for_people(probability: float, level: str) -> None:
+    assert risk_level(probability) == level
 
 
 def test_reloaded_model_gives_the_same_scores(trained, crm: CrmSettings) -> None:

@@ -7,6 +7,7 @@ import datetime as dt
 from sqlalchemy import select
 
 from analytics import AnalyticsSettings
+from analytics.churn import risk_level
 from analytics.insights import InsightCache, customer_insights
 from analytics.refresh import refresh
 from analytics.report import customer_model_sections
@@ -44,7 +45,10 @@ def test_panel_shows_what_the_trained_models_say(tmp_path) -> None:  # type: ign
     assert after["segment"] in set(load_segment_model(settings).names)
     assert 0.0 <= after["churn_risk"] <= 1.0
     assert isinstance(after["churn_reasons"], list)
+    assert after["churn_level"] == risk_level(after["churn_risk"])
     assert all({"code", "name", "reason"} <= set(r) for r in after["recommendations"])
+    # Reasons as an agent reads them about the customer, not as the bot says them to her.
+    assert not any(r["reason"].startswith("you ") for r in after["recommendations"])
     assert "segment" not in nobody and "churn_risk" not in nobody  # unknown: best sellers only
     assert nobody["recommendations"] and empty == {}
 

@@ -115,6 +115,12 @@ def test_customer_to_agent_handoff_and_rating(
     profile = inbox.get_by_role("complementary", name="Customer profile")
     expect(profile).to_contain_text("Alex Morgan")  # the shop token named the customer
     expect(profile.locator("table.orders")).to_contain_text("10000104")
+    # Recommendations fitted on the CRM (no model trained here), each with its reason as an agent
+    # reads it about the customer.
+    recommended = profile.locator(".recs li")
+    expect(recommended).to_have_count(5)
+    expect(recommended.locator("small").first).to_have_text(
+        re.compile(r"^(bought before|popular right now|often bought together with .+)$"))
 
     inbox.get_by_role("button", name="Claim").click()
     expect(inbox.locator("#chat-meta")).to_contain_text("With an agent")

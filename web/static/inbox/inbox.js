@@ -297,18 +297,21 @@ async function loadProfile(id) {
       el("div", {}, el("div", { class: "who-name", text: c.name || "Customer" }),
         el("div", { class: "who-sub", text: c.email || "" }),
         el("div", { class: "who-sub mono", text: c.public_id || "" }))));
-    const insight = el("div", { class: "insights" },
+    const risk = typeof c.churn_risk === "number" ? c.churn_risk : null;
+    const level = risk === null ? "" : c.churn_level || "";
+    parts.push(el("div", { class: "insights" },
       el("div", { class: "insight" }, el("span", { text: "Segment" }), el("b", { text: c.segment ? human(c.segment) : "—" })),
-      el("div", { class: `insight churn-${String(c.churn_risk?.level ?? c.churn_risk ?? "").toLowerCase()}` },
+      el("div", { class: `insight${level ? ` churn-${level}` : ""}` },
         el("span", { text: "Churn risk" }),
-        el("b", { text: c.churn_risk === null || c.churn_risk === undefined ? "—"
-          : typeof c.churn_risk === "number" ? `${Math.round(c.churn_risk * 100)}%` : human(c.churn_risk.level ?? c.churn_risk) })));
-    parts.push(insight);
+        el("b", { text: risk === null ? "—" : `${level ? `${human(level)} · ` : ""}${Math.round(risk * 100)}%` }))));
     if (c.churn_reasons?.length) {
-      parts.push(section("Why at risk", el("ul", { class: "plain" }, ...c.churn_reasons.map((r) => el("li", { text: typeof r === "string" ? r : r.text || r.reason || JSON.stringify(r) })))));
+      // At a low risk these are still what raises it most, not why the customer is at risk.
+      parts.push(section(level === "low" ? "What raises the risk" : "Why at risk",
+        el("ul", { class: "plain" }, ...c.churn_reasons.map((r) => el("li", { text: r })))));
     }
     if (c.recommendations?.length) {
-      parts.push(section("Recommend", el("ul", { class: "plain" }, ...c.recommendations.map((r) => el("li", { text: typeof r === "string" ? r : r.name || r.title || r.sku || JSON.stringify(r) })))));
+      parts.push(section("Recommend", el("ul", { class: "plain recs" }, ...c.recommendations.map((r) =>
+        el("li", {}, el("span", { text: r.name || r.code }), el("small", { class: "muted", text: r.reason || "" }))))));
     } else if (c.segment === undefined && c.churn_risk === undefined) {
       parts.push(el("p", { class: "muted small", text: "Segment, churn risk and recommendations appear here once analytics has run." }));
     }
