@@ -1,6 +1,6 @@
 """The short summary an agent reads when a conversation is handed over.
 
-Built from the tracker: why the bot handed over, whether the customer is verified, the order
+Built from the tracker: why the bot handed over (in words: "asked for a person"), whether the customer is verified, the order
 and amount in question, the open form, the recent intents and the last customer messages.
 Email addresses and phone-like numbers (also IBANs, card numbers) are masked; no slot holding
 personal data (email, address, refund reason) is quoted.
@@ -14,6 +14,7 @@ from rasa_sdk import Tracker
 
 from actions.common import normalise_order_number, user_intents, verified_customer
 from actions.wording import clean_text
+from crm_connector import handoff_reason_label
 
 _EMAIL = re.compile(r"[^\s@<>()\[\],;:\"']+@[^\s@<>()\[\],;:\"']+\.[^\s@<>()\[\],;:\"']+")
 _LONG_NUMBER = re.compile(r"(?<!\w)(?:\+|00)?\d[\d \-./()]{5,}\d(?!\w)")
@@ -53,7 +54,7 @@ def _customer_messages(tracker: Tracker, last: int) -> list[str]:
 
 
 def build_summary(tracker: Tracker, reason: str, *, max_chars: int, max_messages: int) -> str:
-    head = [f"Handoff reason: {reason}.",
+    head = [f"Handoff reason: {handoff_reason_label(reason)}.",
             "Customer verified." if verified_customer(tracker) else "Customer not verified."]
     order = normalise_order_number(tracker.get_slot("order_number"))
     if order:

@@ -23,6 +23,7 @@ from analytics.gaps import GapSuggestion, find_gaps
 from analytics.kpis import ConversationKpis, conversation_kpis, intent_trend, kpis_over_time
 from analytics.sales import SalesSummary, main_currency, revenue_over_time, sales_summary
 from analytics.settings import AnalyticsSettings
+from crm_connector import handoff_reason_label
 
 log = logging.getLogger(__name__)
 
@@ -174,22 +175,6 @@ def _cards(cards: list[tuple[str, str]]) -> str:
 #: How wide a bar of each ``freq`` is on a time axis.
 PERIODS = {"day": pd.Timedelta(days=1), "week": pd.Timedelta(days=7),
            "month": pd.Timedelta(days=30)}
-
-#: What the handoff reason codes (``actions.handoff.handoff_reason``, the gateway's
-#: ``bot_unavailable``) mean to a manager; any other code is the intent the customer was on.
-HANDOFF_REASON_LABELS = {
-    "human_handoff": "asked for a person",
-    "fallback": "bot did not understand",
-    "complaint": "complaint",
-    "verification_locked": "identity check failed",
-    "bot_unavailable": "bot unavailable",
-    "unknown": "not recorded",  # conversation_kpis' name for a handoff without a reason
-}
-
-
-def handoff_reason_label(code: str) -> str:
-    return HANDOFF_REASON_LABELS.get(code) or f"while on: {code.replace('_', ' ')}"
-
 
 def conversation_section(k: ConversationKpis, trend: pd.DataFrame, intents: pd.DataFrame, *,
                          freq: str = "day",

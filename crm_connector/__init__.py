@@ -83,6 +83,7 @@ from crm_connector.services import (
     verify_email_and_order,
     verify_shop_token,
 )
+from crm_connector.services.wording import handoff_reason_label
 from crm_connector.settings import (
     PROJECT_ROOT,
     CrmSettings,
@@ -153,6 +154,7 @@ __all__ = [
     "find_customer_by_phone",
     "get_customer",
     "get_order_status",
+    "handoff_reason_label",
     "import_online_retail",
     "issue_shop_token",
     "list_recent_orders",

@@ -12,6 +12,7 @@ from crm_connector import (
     ConversationView,
     CustomerProfile,
     MessageView,
+    handoff_reason_label,
 )
 
 
@@ -24,6 +25,11 @@ def money(cents: int, currency: str) -> str:
     sign = "-" if cents < 0 else ""
     whole, part = divmod(abs(cents), 100)
     return f"{sign}{whole}.{part:02d} {currency}"
+
+
+def _label(reason: str | None) -> str | None:
+    """Why the bot handed over, in words (``crm_connector.handoff_reason_label``)."""
+    return None if reason is None else handoff_reason_label(reason)
 
 
 def delivery_json(channel: str, state: ChannelDeliveryState, error: str | None) -> dict[str, Any]:
@@ -57,7 +63,8 @@ def conversation_json(view: ConversationView) -> dict[str, Any]:
     return {
         "id": view.id, "state": view.status.value, "channel": view.channel,
         "customer_name": view.customer_name, "customer_public_id": view.customer_public_id,
-        "handoff_reason": view.handoff_reason, "summary": view.summary,
+        "handoff_reason": view.handoff_reason, "handoff_reason_label": _label(view.handoff_reason),
+        "summary": view.summary,
         "queued_at": iso(view.queued_at), "waiting_seconds": view.waiting_seconds,
         "assigned_agent": None if view.assigned_agent_id is None else {
             "id": view.assigned_agent_id, "display_name": view.assigned_agent_name},
@@ -88,7 +95,9 @@ def profile_json(profile: CustomerProfile, insights: dict[str, Any] | None) -> d
                      "amount_cents": r.amount_cents, "status": r.status, "created_at": iso(r.created_at)}
                     for r in profile.refunds],
         "past_conversations": [{"id": c.id, "state": c.status.value, "channel": c.channel,
-                                "handoff_reason": c.handoff_reason, "created_at": iso(c.created_at),
+                                "handoff_reason": c.handoff_reason,
+                                "handoff_reason_label": _label(c.handoff_reason),
+                                "created_at": iso(c.created_at),
                                 "closed_at": iso(c.closed_at), "rating": c.rating}
                                for c in profile.past_conversations],
     }

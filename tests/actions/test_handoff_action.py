@@ -15,6 +15,7 @@ from trackers import action, bot, responses, run, texts, tracker, turn, user, ve
 from actions.context import ActionContext
 from actions.handoff import ActionHandoff
 from actions.summary import redact
+from crm_connector import handoff_reason_label
 from crm_connector.models import Customer, SupportConversation
 from tests.crm_connector.factories import NOW, Sessions, delivered_order, make_customer
 
@@ -59,7 +60,7 @@ async def test_a_verified_customer_is_queued_with_a_summary(
         anna_id = s.scalar(select(Customer.id).where(Customer.public_id == "C0000001"))
         assert row.customer_id == anna_id
     summary = row.summary
-    assert "Handoff reason: human_handoff." in summary
+    assert "Handoff reason: asked for a person." in summary
     assert "Customer verified." in summary
     assert "Order: 10004217." in summary
     assert "Refund asked: 20.00 EUR." in summary
@@ -96,7 +97,7 @@ async def test_the_reason_is_recorded(
 ) -> None:
     await run(ActionHandoff(), tracker(text, intent, slots=slots, history=history))
     assert conversation(sessions).handoff_reason == reason
-    assert f"Handoff reason: {reason}." in conversation(sessions).summary
+    assert f"Handoff reason: {handoff_reason_label(reason)}." in conversation(sessions).summary
 
 
 async def test_asking_again_pauses_again_with_the_newer_reason(
@@ -119,7 +120,7 @@ async def test_the_summary_is_bounded(
     await run(ActionHandoff(), tracker("x" * 100_000, "human_handoff", history=history))
     summary = conversation(sessions).summary
     assert len(summary) <= context.settings.handoff_summary_max_chars
-    assert summary.startswith("Handoff reason: human_handoff.")
+    assert summary.startswith("Handoff reason: asked for a person.")
 
 
 async def test_the_queue_down_does_not_pause_the_bot(down_context: ActionContext) -> None:

@@ -169,6 +169,6 @@ def test_charts_side_by_side_share_a_width_and_group_thousands() -> None:
     ("unknown", "not recorded"), ("request_refund", "while on: request refund"),
 ])
 def test_handoff_reasons_read_as_words(code: str, label: str) -> None:
-    from analytics.report import handoff_reason_label
+    from crm_connector import handoff_reason_label
 
     assert handoff_reason_label(code) == label

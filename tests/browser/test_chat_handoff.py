@@ -112,6 +112,7 @@ def test_customer_to_agent_handoff_and_rating(
     # The customer's markup is text in the inbox too.
     expect(thread.locator(".from-customer").first).to_contain_text(f"hello {MARKUP}")
     expect(inbox.locator("#summary")).to_be_visible()
+    expect(inbox.locator("#handoff-reason")).to_have_text("asked for a person")  # words, not a code
     profile = inbox.get_by_role("complementary", name="Customer profile")
     expect(profile).to_contain_text("Alex Morgan")  # the shop token named the customer
     expect(profile.locator("table.orders")).to_contain_text("10000104")

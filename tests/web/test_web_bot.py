@@ -71,7 +71,9 @@ async def test_the_bot_answers_hands_off_and_an_agent_takes_over(
     queue = (await (await agent.get("/api/inbox/conversations?view=queue")).json())["conversations"]
     ours = next(c for c in queue if c["id"] == cid)
     assert ours["state"] == "queued" and ours["channel"] == "web"
-    assert ours["summary"] and ours["handoff_reason"]
+    assert ours["handoff_reason"] == "human_handoff"
+    assert ours["summary"].startswith("Handoff reason: asked for a person.")
+    assert ours["handoff_reason_label"] == "asked for a person"
     detail = await (await agent.get(f"/api/inbox/conversations/{cid}")).json()
     assert "I want to talk to a person" in [m["text"] for m in detail["messages"]]
 

@@ -93,6 +93,7 @@ async def test_the_whole_agent_flow(client: TestClient, agent_client) -> None:  
     assert len(queue) == 1
     row = queue[0]
     assert row["state"] == "queued" and row["handoff_reason"] == "bot_unavailable"
+    assert row["handoff_reason_label"] == "bot unavailable"  # what the inbox shows
     assert "my parcel is lost" in row["summary"] and row["waiting_seconds"] >= 0
     cid = row["id"]
 

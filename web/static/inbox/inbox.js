@@ -151,7 +151,7 @@ function renderList() {
     el("div", { class: "tags" },
       el("span", { class: `pill state-${c.state}`, text: STATE_NAMES[c.state] || c.state }),
       c.channel ? el("span", { class: "pill channel", text: c.channel }) : null,
-      c.handoff_reason ? el("span", { class: "pill reason", text: human(c.handoff_reason) }) : null,
+      c.handoff_reason ? el("span", { class: "pill reason", text: c.handoff_reason_label || human(c.handoff_reason) }) : null,
       c.assigned_agent ? el("span", { class: "pill agent", text: c.assigned_agent.display_name || c.assigned_agent }) : null));
     list.append(item);
   }
@@ -200,7 +200,7 @@ function renderHeader() {
   const canReply = c.state === "agent" && owner;
   $("summary").hidden = !c.summary && !c.handoff_reason;
   $("summary-text").textContent = c.summary || "No summary.";
-  $("handoff-reason").textContent = human(c.handoff_reason || "asked for a person");
+  $("handoff-reason").textContent = c.handoff_reason_label || human(c.handoff_reason || "asked for a person");
   const replyTab = document.querySelector('[data-mode="reply"]');
   replyTab.disabled = !canReply;
   if (!canReply && state.mode === "reply") setMode("note");
@@ -337,7 +337,7 @@ async function loadProfile(id) {
     el("div", {}, el("b", { text: when(p.created_at || p.last_message_at, true) }), " ",
       el("span", { class: `pill state-${p.state || p.status}`, text: STATE_NAMES[p.state || p.status] || human(p.state || p.status || "") }),
       p.rating ? el("span", { class: "stars", text: ` ${"★".repeat(p.rating)}` }) : null),
-    el("div", { class: "muted small", text: p.summary || p.preview || p.handoff_reason || "" }))))
+    el("div", { class: "muted small", text: p.summary || p.preview || p.handoff_reason_label || "" }))))
     : el("p", { class: "muted small", text: "First conversation." })));
   panel.replaceChildren(...parts);
 }
