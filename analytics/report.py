@@ -24,6 +24,7 @@ from analytics.kpis import ConversationKpis, conversation_kpis, intent_trend, kp
 from analytics.sales import SalesSummary, main_currency, revenue_over_time, sales_summary
 from analytics.settings import AnalyticsSettings
 from crm_connector import handoff_reason_label
+from crm_connector import money as crm_money
 
 log = logging.getLogger(__name__)
 
@@ -129,9 +130,8 @@ def _seconds(value: float | None) -> str:
 
 
 def money(cents: int | None, currency: str | None) -> str:
-    if cents is None:
-        return "n/a"
-    return f"{cents / 100:,.2f} {currency or ''}".strip()
+    """``crm_connector.money`` (``1,234.50 EUR``), ``n/a`` for no amount."""
+    return "n/a" if cents is None else crm_money(int(cents), currency or "").strip()
 
 
 def _table(header: list[str], rows: list[tuple[Any, ...]]) -> str:

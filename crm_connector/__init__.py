@@ -83,7 +83,7 @@ from crm_connector.services import (
     verify_email_and_order,
     verify_shop_token,
 )
-from crm_connector.services.wording import handoff_reason_label
+from crm_connector.services.wording import handoff_reason_label, money
 from crm_connector.settings import (
     PROJECT_ROOT,
     CrmSettings,
@@ -158,6 +158,7 @@ __all__ = [
     "import_online_retail",
     "issue_shop_token",
     "list_recent_orders",
+    "money",
     "normalise_email",
     "normalise_phone",
     "queue_conversation",

@@ -13,18 +13,12 @@ from crm_connector import (
     CustomerProfile,
     MessageView,
     handoff_reason_label,
+    money,
 )
 
 
 def iso(value: dt.datetime | None) -> str | None:
     return None if value is None else value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
-
-
-def money(cents: int, currency: str) -> str:
-    """``12345, "EUR"`` -> ``"123.45 EUR"`` (integer arithmetic, no float)."""
-    sign = "-" if cents < 0 else ""
-    whole, part = divmod(abs(cents), 100)
-    return f"{sign}{whole}.{part:02d} {currency}"
 
 
 def _label(reason: str | None) -> str | None:

@@ -163,6 +163,15 @@ def test_charts_side_by_side_share_a_width_and_group_thousands() -> None:
     assert len([t for t in _texts(bars) if re.fullmatch(r"[\d,.]+", t)]) <= 6
 
 
+def test_money_reads_like_the_inbox() -> None:
+    """``crm_connector.money`` in whole cents; no amount is n/a."""
+    from analytics.report import money as report_money
+
+    assert report_money(123_450, "EUR") == "1,234.50 EUR"
+    assert report_money(123_450, None) == "1,234.50"
+    assert report_money(None, "EUR") == "n/a"
+
+
 @pytest.mark.parametrize(("code", "label"), [
     ("human_handoff", "asked for a person"), ("fallback", "bot did not understand"),
     ("verification_locked", "identity check failed"), ("bot_unavailable", "bot unavailable"),
