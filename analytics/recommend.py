@@ -239,9 +239,10 @@ def _check_k(k: int) -> int:
 
 
 def fit_from_crm(session: Session, *, as_of: dt.datetime | None = None,
-                 **params: Any) -> PurchaseRecommender:
-    """Fit on the CRM's orders (customers keyed by their public id), inactive products out."""
-    frame = transactions_from_crm(session, until=as_of)
+                 frame: pd.DataFrame | None = None, **params: Any) -> PurchaseRecommender:
+    """Fit on the CRM's orders (customers keyed by their public id), inactive products out;
+    ``frame``: those orders already read (``transactions_from_crm(session, until=as_of)``)."""
+    frame = transactions_from_crm(session, until=as_of) if frame is None else frame
     model = PurchaseRecommender(**params).fit(frame, as_of=_naive(as_of))
     inactive = session.scalars(select(Product.sku).where(Product.active.is_(False))).all()
     return model.exclude(inactive)
@@ -317,6 +318,34 @@ def own_most_bought_baseline(frame: pd.DataFrame, k: int = 10) -> dict[str, list
     return out
 
 
+#: The backtest's window: hit rate on the purchases of this many days after the cut (the
+#: issue's five weeks), of the top ``BACKTEST_K``.
+BACKTEST_DAYS = 35
+BACKTEST_K = 10
+
+
+def backtest(frame: pd.DataFrame, cutoff: Any, *, days: int = BACKTEST_DAYS, k: int = BACKTEST_K,
+             **params: Any) -> dict[str, Any]:
+    """Fit on the sales before ``cutoff``, score the top ``k`` on the ``days`` after it: hit
+    rate of the model and of both baselines (everyone's best sellers, each customer's own
+    most-bought), and how many customers were judged (those who bought in the window)."""
+    start = pd.Timestamp(cutoff)
+    past = frame[frame["InvoiceDate"] < start]
+    future = frame[(frame["InvoiceDate"] >= start)
+                   & (frame["InvoiceDate"] < start + pd.Timedelta(days=days))]
+    ours = dict(PurchaseRecommender(**params).fit(past, as_of=start).top_k_all(k))
+    judged = set(sales_lines(future)["CustomerID"].dropna().astype(str)) & set(ours)
+    if not judged:
+        raise NotEnoughData(f"no customer of the history bought in the {days} days from {start:%Y-%m-%d}")
+    return {
+        "metric": f"hit_rate@{k}", "cutoff": start.isoformat(), "window_days": days,
+        "customers": len(judged),
+        "model": hit_rate(ours, future, k),
+        "popularity": hit_rate(popularity_baseline(past, list(ours), k), future, k),
+        "own_most_bought": hit_rate(own_most_bought_baseline(past, k), future, k),
+    }
+
+
 def save_recommender(model: PurchaseRecommender, directory: Any, *,
                      validation: dict[str, Any] | None = None,
                      when: dt.date | None = None) -> Any:
@@ -345,7 +374,15 @@ def load_recommender(path: Any) -> Any:
 def train_recommender(session: Session, settings: Any, *,
                       as_of: dt.datetime | None = None) -> PurchaseRecommender:
     """``crmbot analytics refresh`` step: fit on the CRM's orders and save the artifact the
-    bot's ``action_recommend_products`` loads (``model.path`` is where it went)."""
-    model = fit_from_crm(session, as_of=as_of)
-    model.path = save_recommender(model, settings.artifacts_dir)
+    bot's ``action_recommend_products`` loads (``model.path`` is where it went), validated by a
+    ``backtest`` on the last ``BACKTEST_DAYS`` of the orders (``model.validation``)."""
+    frame = transactions_from_crm(session, until=as_of)
+    model = fit_from_crm(session, as_of=as_of, frame=frame)
+    cutoff = frame["InvoiceDate"].max().normalize() - pd.Timedelta(days=BACKTEST_DAYS - 1)
+    try:
+        validation = backtest(frame, cutoff)
+    except NotEnoughData as exc:  # a young shop: no sales before the window, or none in it
+        validation = {"metric": f"hit_rate@{BACKTEST_K}", "skipped": str(exc)}
+    model.validation = validation
+    model.path = save_recommender(model, settings.artifacts_dir, validation=validation)
     return model

@@ -155,6 +155,30 @@ def _describe(model: Any) -> dict[str, Any]:
     return detail
 
 
+def validation_headline(step: StepResult) -> str:
+    """The trained model's validation score in a few words (``""`` when it has none): what
+    ``crmbot analytics refresh`` prints next to each model."""
+    v = step.detail.get("validation")
+    if not isinstance(v, dict) or not v:
+        return ""
+    try:
+        if "skipped" in v:
+            return f"not validated: {v['skipped']}"
+        if "roc_auc" in v:
+            return f"ROC-AUC {v['roc_auc']:.3f} forward in time"
+        if "silhouette" in v:
+            return f"silhouette {v['silhouette']:.2f}"
+        if {"model", "mean_last_4", "last_week"} <= set(v):  # the demand backtest's WAPE
+            return (f"backtest WAPE {v['model']:.1%} (mean of last 4 {v['mean_last_4']:.1%}, "
+                    f"last week {v['last_week']:.1%})")
+        if str(v.get("metric", "")).startswith("hit_rate@"):
+            return (f"backtest {v['metric'].replace('_', ' ')} {v['model']:.2f} (own most-bought "
+                    f"{v['own_most_bought']:.2f}, popularity {v['popularity']:.2f})")
+    except (KeyError, TypeError, ValueError):  # a sidecar of another version: say nothing
+        return ""
+    return ""
+
+
 def refresh(
     crm: CrmSettings, settings: AnalyticsSettings, *, scheduler: str | None = None,
     only: list[str] | None = None, progress: Callable[[int], Any] | None = None,

@@ -103,6 +103,13 @@ class SegmentModel:
     def k(self) -> int:
         return len(self.names)
 
+    @property
+    def validation(self) -> dict[str, Any]:
+        """How the number of segments was chosen (the artifact's sidecar)."""
+        return {"criterion": "silhouette (scaled log RFM + tenure)", "k": self.k,
+                "silhouette": self.silhouette.get(self.k),
+                "silhouette_by_k": {str(k): v for k, v in self.silhouette.items()}}
+
     def assign(self, features: pd.DataFrame) -> pd.Series:
         """Segment name per customer (same index as ``features``)."""
         if features.empty:
@@ -223,9 +230,7 @@ def train_segments(
     model.path = save_artifact(
         model.pipeline, settings.artifacts_dir, ARTIFACT_NAME,
         data_snapshot=snapshot(features, as_of),
-        validation={"criterion": "silhouette (scaled log RFM + tenure)", "k": model.k,
-                    "silhouette": model.silhouette[model.k],
-                    "silhouette_by_k": {str(k): v for k, v in model.silhouette.items()}},
+        validation=model.validation,
         extra={"segments": {"names": model.names,
                             "profiles": [vars(p) for p in model.profiles]}},
     )

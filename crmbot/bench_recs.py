@@ -34,12 +34,7 @@ def recs(history_path: Path, out_path: Path, backtest_cutoffs: str | None) -> No
     from crmbot.cmd_bench import echo_metrics, write_csv
 
     from analytics import AnalyticsError
-    from analytics.recommend import (
-        PurchaseRecommender,
-        hit_rate,
-        own_most_bought_baseline,
-        popularity_baseline,
-    )
+    from analytics.recommend import PurchaseRecommender, backtest
     from analytics.transactions import read_transactions
 
     try:
@@ -53,19 +48,8 @@ def recs(history_path: Path, out_path: Path, backtest_cutoffs: str | None) -> No
         for customer in everyone:
             rows.extend({"CustomerID": customer, "rank": rank, "StockCode": code}
                         for rank, code in enumerate(picks.get(customer, popular), start=1))
-        scores = []
-        for cutoff in [c.strip() for c in (backtest_cutoffs or "").split(",") if c.strip()]:
-            start = pd.Timestamp(cutoff)
-            past = frame[frame["InvoiceDate"] < start]
-            future = frame[(frame["InvoiceDate"] >= start)
-                           & (frame["InvoiceDate"] < start + pd.Timedelta(days=WINDOW_DAYS))]
-            fitted = PurchaseRecommender().fit(past, as_of=start)
-            ours = dict(fitted.top_k_all(K))
-            scores.append((cutoff, {
-                "popularity": hit_rate(popularity_baseline(past, list(ours), K), future, K),
-                "own_most_bought": hit_rate(own_most_bought_baseline(past, K), future, K),
-                "model": hit_rate(ours, future, K),
-            }))
+        scores = [(cutoff, backtest(frame, cutoff, days=WINDOW_DAYS, k=K))
+                  for cutoff in [c.strip() for c in (backtest_cutoffs or "").split(",") if c.strip()]]
     except AnalyticsError as exc:
         raise click.ClickException(str(exc)) from exc
     write_csv(out_path, ["CustomerID", "rank", "StockCode"], rows)

@@ -22,6 +22,7 @@ from analytics.refresh import (
     Tick,
     refresh,
     refresh_every,
+    validation_headline,
 )
 from analytics.schema import upgrade_analytics
 from crm_connector import read_transaction
@@ -69,8 +70,9 @@ def refresh_command(scheduler: str | None, only: tuple[str, ...], progress: bool
         raise click.ClickException(str(exc)) from exc
     click.echo(f"analytics refresh ({result.where}):")
     for step in result.steps:
-        detail = ", ".join(f"{k} {v}" for k, v in step.detail.items()
-                           if isinstance(v, int | float | str))
+        detail = ", ".join([f"{k} {v}" for k, v in step.detail.items()
+                            if isinstance(v, int | float | str)]
+                           + [h for h in [validation_headline(step)] if h])
         click.echo(f"  {step.name:<16} {step.status:<8} {step.seconds:>7.1f} s  "
                    f"{detail or step.message}")
     if any(step.status == "failed" for step in result.steps):
@@ -137,7 +139,9 @@ def _step_summary(step: StepResult) -> str:
         counts = [f"{k} {v:,}" for k, v in step.detail.items() if isinstance(v, int) and v]
         return ", ".join(counts) or "nothing new"
     artifact = step.detail.get("artifact")
-    return Path(artifact).name if isinstance(artifact, str) else "trained"
+    name = Path(artifact).name if isinstance(artifact, str) else "trained"
+    headline = validation_headline(step)
+    return f"{name} ({headline})" if headline else name
 
 
 @analytics.command("report")

@@ -25,11 +25,16 @@ from analytics import (
     save_recommender,
 )
 from analytics.recommend import (
+    backtest,
     hit_rate,
     own_most_bought_baseline,
     popularity_baseline,
     train_recommender,
 )
+from analytics.refresh import StepResult, validation_headline
+from analytics.transactions import transactions_from_crm
+from crm_connector import CrmSettings, create_db_engine, create_session_factory, upgrade_schema
+from crm_connector.demo import DemoConfig, seed_demo_data
 from crm_connector.models import Product
 from tests.crm_connector.factories import NOW, days_ago, make_customer, make_order
 
@@ -118,6 +123,27 @@ def test_beats_popularity_and_own_most_bought_on_the_next_five_weeks() -> None:
     assert model_rate > popularity + 0.2
 
 
+def test_the_backtest_is_the_same_comparison() -> None:
+    """``backtest`` (the refresh step's validation and ``crmbot bench recs --backtest``) scores
+    the model and both baselines on the 35 days after the cut, as done by hand above."""
+    frame = shop()
+    cut = START + pd.Timedelta(days=165)
+    past = frame[frame["InvoiceDate"] < cut]
+    future = frame[(frame["InvoiceDate"] >= cut) & (frame["InvoiceDate"] < cut + pd.Timedelta(days=35))]
+    ours = dict(PurchaseRecommender().fit(past, as_of=cut).top_k_all(10))
+    result = backtest(frame, cut)
+    assert result == {
+        "metric": "hit_rate@10", "cutoff": cut.isoformat(), "window_days": 35,
+        "customers": len(set(future["CustomerID"]) & set(ours)),
+        "model": hit_rate(ours, future),
+        "popularity": hit_rate(popularity_baseline(past, list(ours)), future),
+        "own_most_bought": hit_rate(own_most_bought_baseline(past), future),
+    }
+    assert result["model"] > result["popularity"]
+    with pytest.raises(NotEnoughData):  # nobody of the history buys after the last sale
+        backtest(frame, frame["InvoiceDate"].max() + pd.Timedelta(days=1))
+
+
 def test_save_and_reload_keeps_the_answers(tmp_path: Path) -> None:
     model = PurchaseRecommender().fit(shop(customers=60))
     path = save_recommender(model, tmp_path, validation={"hit_rate@10": 0.9},
@@ -156,3 +182,35 @@ def test_from_the_crm_inactive_products_are_never_offered(
     saved = load_recommender(latest_artifact_path(settings.artifacts_dir, "recommendations"))
     assert saved.path == trained.path
     assert saved.model.recommend("C0000001", 5) == picks
+    # Nine days of orders: nothing before the 35-day backtest window to learn from, and it says so.
+    assert saved.sidecar["validation"]["metric"] == "hit_rate@10"
+    assert "no sales" in saved.sidecar["validation"]["skipped"]
+    assert validation_headline(StepResult("recommendations", "done", {
+        "validation": saved.sidecar["validation"]})).startswith("not validated: no sales")
+
+
+def test_the_refresh_step_validates_on_the_last_five_weeks(tmp_path: Path) -> None:
+    """On the demo CRM: the saved model's sidecar holds the backtest of its last 35 days, the
+    numbers a fresh ``backtest`` of the same orders gives, printed by the refresh."""
+    crm = CrmSettings(database_url=f"sqlite:///{tmp_path / 'crm.sqlite'}")
+    engine = create_db_engine(crm)
+    upgrade_schema(engine)
+    sessions = create_session_factory(engine)
+    with sessions.begin() as session:
+        seed_demo_data(session, DemoConfig(as_of=dt.date(2026, 11, 22), customers=120,
+                                           products=60, orders=800))
+    settings = AnalyticsSettings(_env_file=None, artifacts_dir=tmp_path / "models")
+    with sessions.begin() as session:
+        trained = train_recommender(session, settings)
+        frame = transactions_from_crm(session)
+    engine.dispose()
+    validation = load_recommender(trained.path).sidecar["validation"]
+    cut = frame["InvoiceDate"].max().normalize() - pd.Timedelta(days=34)
+    assert validation == trained.validation == backtest(frame, cut)
+    assert validation["customers"] > 20
+    assert all(0 < validation[k] <= 1 for k in ("model", "popularity", "own_most_bought"))
+    headline = validation_headline(StepResult("recommendations", "done",
+                                              {"validation": validation}))
+    assert headline == (f"backtest hit rate@10 {validation['model']:.2f} (own most-bought "
+                        f"{validation['own_most_bought']:.2f}, popularity "
+                        f"{validation['popularity']:.2f})")

@@ -4,6 +4,7 @@ same results as in-process, on two copies of one seeded database."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import shutil
 
 import pytest
@@ -11,7 +12,7 @@ import pytest
 from analytics import AnalyticsSettings
 from analytics.errors import AnalyticsError
 from analytics.kpis import conversation_kpis
-from analytics.refresh import PIPELINE_STEP, refresh
+from analytics.refresh import PIPELINE_STEP, refresh, validation_headline
 from analytics.schema import upgrade_analytics
 from crm_connector import CrmSettings, create_db_engine, create_session_factory, upgrade_schema
 from crm_connector import read_transaction
@@ -103,6 +104,15 @@ def test_dask_cluster_gives_the_same_results_as_in_process(seeded, tmp_path) -> 
         if step.status == "done" and "artifact" in step.detail:
             assert str(settings_b.artifacts_dir) in step.detail["artifact"]
     assert all(b.closed and b.done == b.total for b in bars)
+    # Each trained model's validation score in a few words (what `crmbot analytics refresh` prints).
+    headlines = {s.name: validation_headline(s) for s in local.steps}
+    assert re.fullmatch(r"silhouette 0\.\d\d", headlines["segments"]), headlines
+    assert re.fullmatch(r"ROC-AUC 0\.\d{3} forward in time", headlines["churn"]), headlines
+    assert re.fullmatch(r"backtest WAPE [\d.]+% \(mean of last 4 [\d.]+%, last week [\d.]+%\)",
+                        headlines["demand"]), headlines
+    assert re.fullmatch(r"backtest hit rate@10 [01]\.\d\d \(own most-bought [01]\.\d\d, "
+                        r"popularity [01]\.\d\d\)", headlines["recommendations"]), headlines
+    assert headlines[PIPELINE_STEP] == "" and headlines["clv"] == ""  # nothing to score
 
 
 def test_unreachable_scheduler_is_a_clear_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
