@@ -8,6 +8,7 @@ weeks for popularity, each customer's own most-bought products and the model, si
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import click
@@ -17,16 +18,27 @@ K = 10
 WINDOW_DAYS = 35
 
 
+def _cutoffs(ctx: click.Context, param: click.Parameter, text: str | None) -> list[str]:
+    """The ``--backtest`` dates, checked before the history is read."""
+    cutoffs = [c.strip() for c in (text or "").split(",") if c.strip()]
+    for cutoff in cutoffs:
+        try:
+            dt.date.fromisoformat(cutoff)
+        except ValueError:
+            raise click.BadParameter(f"{cutoff!r} is not a date (use YYYY-MM-DD)") from None
+    return cutoffs
+
+
 @click.command("recs")
 @click.option("--history", "history_path", required=True,
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Online Retail transactions (.csv or .csv.gz).")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Predictions CSV: CustomerID,rank,StockCode (10 rows per customer).")
-@click.option("--backtest", "backtest_cutoffs", default=None,
+@click.option("--backtest", "backtest_cutoffs", default=None, callback=_cutoffs,
               help="Also backtest: cut the history at these dates (comma-separated) and score "
                    "the next five weeks, e.g. 2011-08-22,2011-09-26.")
-def recs(history_path: Path, out_path: Path, backtest_cutoffs: str | None) -> None:
+def recs(history_path: Path, out_path: Path, backtest_cutoffs: list[str]) -> None:
     """Top 10 products for every customer in HISTORY -> PRED; optionally backtest."""
     import pandas as pd
     from tqdm.auto import tqdm
@@ -49,7 +61,7 @@ def recs(history_path: Path, out_path: Path, backtest_cutoffs: str | None) -> No
             rows.extend({"CustomerID": customer, "rank": rank, "StockCode": code}
                         for rank, code in enumerate(picks.get(customer, popular), start=1))
         scores = [(cutoff, backtest(frame, cutoff, days=WINDOW_DAYS, k=K))
-                  for cutoff in [c.strip() for c in (backtest_cutoffs or "").split(",") if c.strip()]]
+                  for cutoff in backtest_cutoffs]
     except AnalyticsError as exc:
         raise click.ClickException(str(exc)) from exc
     write_csv(out_path, ["CustomerID", "rank", "StockCode"], rows)

@@ -105,6 +105,19 @@ def test_bench_recs_writes_ten_per_customer(history: Path, tmp_path: Path) -> No
     assert "own_most_bought" in result.output and "popularity" in result.output
 
 
+def test_bench_recs_refuses_a_bad_backtest_date(history: Path, tmp_path: Path) -> None:
+    out = tmp_path / "recs.csv"
+    for dates, bad in (("2011-13-45", "2011-13-45"), ("2011-09-26,next week", "next week")):
+        result = CliRunner().invoke(main, ["bench", "recs", "--history", str(history), "--out",
+                                           str(out), "--backtest", dates])
+        assert result.exit_code == 2, result.output  # a usage error, before any work
+        assert f"{bad!r} is not a date (use YYYY-MM-DD)" in result.output
+    assert not out.exists()
+    early = CliRunner().invoke(main, ["bench", "recs", "--history", str(history), "--out",
+                                      str(out), "--backtest", "2001-01-01"])
+    assert early.exit_code == 1 and "no sales with a customer" in early.output  # nothing before
+
+
 def test_the_variants_benchmark_reproduces_the_production_model(
     history: Path, tmp_path: Path
 ) -> None:
