@@ -29,7 +29,7 @@ def read_cdnow(path: Path) -> pd.DataFrame:
     else:
         raise click.ClickException(
             f"{path}: expected 4 or 5 whitespace-separated columns "
-            "(master_id sample_id date n_cds amount), found {raw.shape[1]}")
+            f"(master_id sample_id date n_cds amount), found {raw.shape[1]}")
     placed = pd.to_datetime(raw["date"], format="%Y%m%d", errors="coerce")
     amount = pd.to_numeric(raw["amount"], errors="coerce")
     bad = raw.index[placed.isna() | amount.isna() | (amount < 0)]

@@ -122,3 +122,10 @@ def test_bench_clv_rejects_a_broken_file(tmp_path: Path) -> None:
                                        "--out", str(tmp_path / "p.json")])
     assert result.exit_code == 1 and "line 2" in result.output
     assert not (tmp_path / "p.json").exists()
+    broken.write_text("19970101 2\n19970102 1\n")
+    result = CliRunner().invoke(main, ["bench", "clv", "--transactions", str(broken),
+                                       "--calibration-end", "1997-09-30",
+                                       "--out", str(tmp_path / "p.json")])
+    assert result.exit_code == 1, result.output
+    assert "expected 4 or 5 whitespace-separated columns" in result.output
+    assert "found 2" in result.output
