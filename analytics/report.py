@@ -83,7 +83,7 @@ def customer_model_sections(session: Session, settings: AnalyticsSettings,
         model = load_segment_model(settings)
         rows = [(p.name, p.size, f"{p.share:.0%}", f"{p.mean_recency_days:.0f}",
                  f"{p.mean_frequency:.1f}", f"{p.mean_monetary:,.2f}") for p in model.profiles]
-        sections.append(("Customer segments", charts.horizontal_bars(
+        sections.append(("Customer segments", _segments_chosen(model) + charts.horizontal_bars(
             [(p.name, p.size) for p in model.profiles], title="Customers per segment")
             + _table(["segment", "customers", "share", "recency (days)", "orders",
                       f"spend{unit}"], rows)))
@@ -101,12 +101,31 @@ def customer_model_sections(session: Session, settings: AnalyticsSettings,
             "Churn risk: customers to win back (top 20 by value at risk)",
             "<p>Value at risk = churn risk in the next "
             f"{churn.horizon_days} days × spend in the last year; customers who have not bought "
-            "for over a year are not listed.</p>"
+            "for over a year are not listed." + _churn_checked(churn.validation) + "</p>"
             + _table(["customer", "name", "risk", f"spend last year{unit}",
                       f"value at risk{unit}", "top reasons"], rows)))
     except (ImportError, AnalyticsError) as exc:
         notes.append(f"Churn: {exc}")
     return sections
+
+
+def _segments_chosen(model: Any) -> str:
+    """How many segments, and by what criterion (the silhouette of each number tried)."""
+    scores = model.silhouette
+    if model.k not in scores:
+        return ""
+    return (f"<p>{model.k} segments: the number of the {min(scores)}-{max(scores)} tried with "
+            f"the best silhouette score ({scores[model.k]:.2f}; 1 is perfectly separated).</p>")
+
+
+def _churn_checked(validation: dict[str, Any]) -> str:
+    """How far to trust the risks: the ROC-AUC of the forward-in-time check, if recorded."""
+    auc, method = validation.get("roc_auc"), validation.get("method")
+    if not isinstance(auc, float):
+        return ""
+    how = f" ({html.escape(str(method))})" if method else ""
+    return (f" Checked on later data{how}: ROC-AUC {auc:.2f} (0.5 is a coin toss, 1 ranks "
+            "every leaver above every stayer).")
 
 
 def _fmt(value: Any) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from sqlalchemy import select
 
@@ -62,4 +63,11 @@ def test_panel_shows_what_the_trained_models_say(tmp_path) -> None:  # type: ign
     assert all(name in segments for name in load_segment_model(settings).names)
     churn = next(body for title, body in sections.items() if title.startswith("Churn risk"))
     assert "<th>spend last year (EUR)</th>" in churn and "<th>value at risk (EUR)</th>" in churn
+    # How far to trust each: the criterion that chose the segments, the churn model's check.
+    model = load_segment_model(settings)
+    assert (f"{model.k} segments: the number of the {min(model.silhouette)}-"
+            f"{max(model.silhouette)} tried with the best silhouette score "
+            f"({model.silhouette[model.k]:.2f}") in segments
+    assert re.search(r"Checked on later data \(forward in time: fitted at \d{4}-\d\d-\d\d, "
+                     r"scored at \d{4}-\d\d-\d\d\): ROC-AUC 0\.\d\d", churn), churn
     engine.dispose()
