@@ -44,14 +44,19 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from analytics.artifacts import latest_artifact_path, load_artifact, save_artifact
 from analytics.errors import ArtifactError, InvalidInputData, NotEnoughData
-from analytics.rfm import FEATURE_COLUMNS, customer_features, data_end, snapshot, transactions
+from analytics.rfm import (
+    FEATURE_COLUMNS,
+    customer_features,
+    customer_names,
+    data_end,
+    snapshot,
+    transactions,
+)
 from analytics.settings import AnalyticsSettings
-from crm_connector.models import Customer
 
 log = logging.getLogger(__name__)
 
@@ -368,13 +373,8 @@ def customers_to_save(session: Session, model: ChurnModel, *, as_of: dt.datetime
     features = customer_features(session, as_of, purchases=purchases)
     scores = [s for s in model.score(features, top=top) if s.customer in spend.index]
     ranked = sorted(scores, key=lambda s: (-s.probability * spend[s.customer], s.customer))[:limit]
-    names = _names(session, [s.customer for s in ranked])
+    names = customer_names(session, [s.customer for s in ranked])
     return [AtRiskCustomer(customer=s.customer, name=names.get(s.customer, s.customer),
                            probability=s.probability, spend_last_year=float(spend[s.customer]),
                            value_at_risk=float(s.probability * spend[s.customer]),
                            reasons=s.reasons) for s in ranked]
-
-
-def _names(session: Session, public_ids: Sequence[str]) -> dict[str, str]:
-    customers = session.scalars(select(Customer).where(Customer.public_id.in_(list(public_ids))))
-    return {c.public_id: c.display_name for c in customers}

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,8 @@ ARTIFACT_NAME = "clv"
 WEEK_DAYS = 7.0
 WEEKS_PER_MONTH = 52.0 / 12.0
 MIN_CUSTOMERS = 20
+#: The yearly rate the expected spend is discounted at (money later is worth less today).
+ANNUAL_DISCOUNT = 0.10
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,16 @@ class GammaGammaParams:
     customers: int
 
 
+def _naive_utc(when: dt.datetime | pd.Timestamp) -> pd.Timestamp:
+    stamp = pd.Timestamp(when)
+    return stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo is not None else stamp
+
+
+def _naive_utc_series(values: pd.Series) -> pd.Series:
+    placed = pd.to_datetime(values)
+    return placed.dt.tz_convert("UTC").dt.tz_localize(None) if placed.dt.tz is not None else placed
+
+
 def rfm_summary(
     purchases: pd.DataFrame, calibration_end: dt.datetime | pd.Timestamp
 ) -> pd.DataFrame:
@@ -81,12 +93,8 @@ def rfm_summary(
     missing = {"customer", "placed_at", "amount"} - set(purchases.columns)
     if missing:
         raise InvalidInputData(f"purchases lack the columns {sorted(missing)}")
-    end = pd.Timestamp(calibration_end)
-    placed = pd.to_datetime(purchases["placed_at"])
-    if placed.dt.tz is not None:
-        placed = placed.dt.tz_convert("UTC").dt.tz_localize(None)
-    if end.tzinfo is not None:
-        end = end.tz_convert("UTC").tz_localize(None)
+    end = _naive_utc(calibration_end)
+    placed = _naive_utc_series(purchases["placed_at"])
     frame = pd.DataFrame({"customer": purchases["customer"].to_numpy(),
                           "day": placed.dt.normalize().to_numpy(),
                           "amount": purchases["amount"].astype(float).to_numpy()})
@@ -215,7 +223,8 @@ def expected_spend(gg: GammaGammaParams, x: np.ndarray, monetary: np.ndarray) ->
 
 
 def predict_clv(summary: pd.DataFrame, bg: BgNbdParams, gg: GammaGammaParams, *,
-                horizon_weeks: float = 52.0, annual_discount: float = 0.10) -> pd.DataFrame:
+                horizon_weeks: float = 52.0,
+                annual_discount: float = ANNUAL_DISCOUNT) -> pd.DataFrame:
     """Per customer: expected purchases in the horizon, P(alive), expected spend, CLV."""
     x, tx, T = (summary[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
     spend = expected_spend(gg, x, summary["monetary"].to_numpy(dtype=float))
@@ -235,6 +244,40 @@ def predict_clv(summary: pd.DataFrame, bg: BgNbdParams, gg: GammaGammaParams, *,
     }, index=summary.index)
 
 
+#: ``fit_clv``'s validation: the last this many weeks of the purchases, predicted by a BG/NBD
+#: fitted on what came before (``holdout_check``).
+HOLDOUT_WEEKS = 26
+
+
+def holdout_check(purchases: pd.DataFrame, calibration_end: dt.datetime | pd.Timestamp, *,
+                  weeks: float) -> dict[str, Any]:
+    """The BG/NBD's forecast checked on data it did not see: fitted on the purchases up to
+    ``calibration_end`` (inclusive, by day), each of those customers' expected purchases
+    (distinct days) in the ``weeks`` after it against what they did, next to a naive forecast
+    (the customer's rate of repeat purchases so far, continued). Totals and mean absolute
+    error per customer."""
+    calibration_end = _naive_utc(calibration_end).normalize()
+    holdout_end = calibration_end + pd.Timedelta(days=weeks * WEEK_DAYS)
+    summary = rfm_summary(purchases, calibration_end)
+    bg = fit_bgnbd(summary)
+    x, tx, T = (summary[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
+    predicted = expected_purchases(bg, float(weeks), x, tx, T)
+    naive = np.where(T > 0, x / np.maximum(T, 1e-9), 0.0) * weeks
+    placed = _naive_utc_series(purchases["placed_at"])
+    later = pd.DataFrame({"customer": purchases["customer"].to_numpy(),
+                          "day": placed.dt.normalize().to_numpy()})
+    later = later[(later["day"] > calibration_end)
+                  & (later["day"] <= holdout_end)].drop_duplicates()
+    actual = later.groupby("customer").size().reindex(summary.index).fillna(0).to_numpy(float)
+    return {
+        "holdout_weeks": weeks, "calibration_end": calibration_end.date().isoformat(),
+        "customers": int(len(summary)),
+        "actual_purchases": int(actual.sum()), "predicted_purchases": float(predicted.sum()),
+        "mae": float(np.abs(predicted - actual).mean()),
+        "naive_mae": float(np.abs(naive - actual).mean()),
+    }
+
+
 @dataclass
 class ClvModel:
     bgnbd: BgNbdParams
@@ -244,13 +287,16 @@ class ClvModel:
     #: per customer (public id) expected purchases, P(alive), expected spend, CLV
     values: pd.DataFrame | None = None
     path: Path | None = None
+    #: the likelihoods and the ``holdout_check`` (the artifact's sidecar)
+    validation: dict[str, Any] = field(default_factory=dict)
 
     def params(self) -> dict[str, dict[str, float]]:
         return {"bgnbd": asdict(self.bgnbd), "gamma_gamma": asdict(self.gamma_gamma)}
 
 
 def fit_clv(session: Session, settings: AnalyticsSettings, *, as_of: dt.datetime | None = None,
-            horizon_weeks: float = 52.0, annual_discount: float = 0.10) -> ClvModel:
+            horizon_weeks: float = 52.0, annual_discount: float = ANNUAL_DISCOUNT,
+            ) -> ClvModel:
     """Fit both models on the CRM's purchases up to ``as_of`` (default: the end of the order
     data), value every customer, persist the parameters under ``settings.artifacts_dir``."""
     as_of = as_of or data_end(session)
@@ -260,15 +306,24 @@ def fit_clv(session: Session, settings: AnalyticsSettings, *, as_of: dt.datetime
     gg = fit_gamma_gamma(summary)
     values = predict_clv(summary, bg, gg, horizon_weeks=horizon_weeks,
                          annual_discount=annual_discount)
+    # The last HOLDOUT_WEEKS before the full fit's calibration end (the day before as_of).
+    holdout_start = (_naive_utc(as_of).normalize()
+                     - pd.Timedelta(days=HOLDOUT_WEEKS * WEEK_DAYS + 1))
+    try:
+        holdout = holdout_check(purchases, holdout_start, weeks=HOLDOUT_WEEKS)
+    except NotEnoughData as exc:  # a young shop: too few customers before the holdout
+        holdout = {"holdout_weeks": HOLDOUT_WEEKS, "skipped": str(exc)}
     model = ClvModel(bgnbd=bg, gamma_gamma=gg, as_of=as_of, horizon_weeks=horizon_weeks,
-                     values=values)
+                     values=values, validation={
+                         "bgnbd_log_likelihood": bg.log_likelihood,
+                         "gamma_gamma_log_likelihood": gg.log_likelihood,
+                         "method": "maximum likelihood (L-BFGS-B then Nelder-Mead)",
+                         "holdout": holdout})
     model.path = save_artifact(
         model.params(), settings.artifacts_dir, ARTIFACT_NAME,
         data_snapshot={"customers": len(summary), "purchases": len(purchases),
                        "as_of": as_of.isoformat()},
-        validation={"bgnbd_log_likelihood": bg.log_likelihood,
-                    "gamma_gamma_log_likelihood": gg.log_likelihood,
-                    "method": "maximum likelihood (L-BFGS-B then Nelder-Mead)"},
+        validation=model.validation,
         extra={"horizon_weeks": horizon_weeks, "annual_discount": annual_discount,
                "conventions": "weeks; purchases per distinct day; monetary = mean repeat spend"},
     )
@@ -288,12 +343,14 @@ def load_clv_model(settings: AnalyticsSettings, path: Path | None = None) -> Clv
         horizon = float(artifact.sidecar["horizon_weeks"])
     except (KeyError, TypeError, ValueError) as exc:
         raise ArtifactError(f"{artifact.path}: not a CLV model ({exc})") from exc
+    validation = artifact.sidecar.get("validation")
     return ClvModel(bgnbd=bg, gamma_gamma=gg, as_of=as_of, horizon_weeks=horizon,
-                    path=artifact.path)
+                    path=artifact.path,
+                    validation=validation if isinstance(validation, dict) else {})
 
 
 def clv_values(session: Session, model: ClvModel, *, as_of: dt.datetime | None = None,
-               annual_discount: float = 0.10) -> pd.DataFrame:
+               annual_discount: float = ANNUAL_DISCOUNT) -> pd.DataFrame:
     """Per customer (public id) expected purchases, P(alive), expected spend and CLV over the
     model's horizon, from the purchases before ``as_of`` (default: the end of the order data)."""
     as_of = as_of or data_end(session)

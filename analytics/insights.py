@@ -1,12 +1,12 @@
 """What the agent inbox's customer panel shows beside a conversation: the customer's segment,
-churn risk with its reasons, and product recommendations.
+churn risk with its reasons, predicted lifetime value, and product recommendations.
 
 ``customer_insights(session, customer_public_id)`` is the hook the web gateway calls (it finds
-it as ``analytics.customer_insights``). It uses the persisted segment and churn models (trained
-by ``crmbot analytics refresh``) and the purchase recommender fitted on the CRM. Scoring every
-customer is done once and kept for ``CACHE_SECONDS`` (and until a newer model is written), so
-a request costs a dictionary look-up. A part whose model is missing is left out; the panel then
-shows the CRM data only.
+it as ``analytics.customer_insights``). It uses the persisted segment, churn and lifetime-value
+models (trained by ``crmbot analytics refresh``) and the purchase recommender fitted on the
+CRM. Scoring every customer is done once and kept for ``CACHE_SECONDS`` (and until a newer
+model is written), so a request costs a dictionary look-up. A part whose model is missing is
+left out; the panel then shows the CRM data only.
 """
 
 from __future__ import annotations
@@ -37,6 +37,9 @@ class _Scores:
     built: float
     segments: dict[str, str] = field(default_factory=dict)
     churn: dict[str, tuple[float, list[str]]] = field(default_factory=dict)
+    clv: dict[str, float] = field(default_factory=dict)  # predicted spend in the horizon
+    clv_weeks: float = 0.0
+    currency: str | None = None  # the shop's main currency, the models' amounts
     recommender: Any = None
 
 
@@ -85,6 +88,17 @@ class InsightCache:
         except (ImportError, AnalyticsError) as exc:
             log.info("customer insights without churn risk: %s", type(exc).__name__)
         try:
+            from analytics.clv import clv_values, load_clv_model
+            from analytics.sales import main_currency
+
+            clv = load_clv_model(self.settings)
+            values = clv_values(session, clv)["clv"].dropna()
+            scores.clv = {str(k): round(float(v), 2) for k, v in values.items()}
+            scores.clv_weeks = clv.horizon_weeks
+            scores.currency = main_currency(session)
+        except (ImportError, AnalyticsError) as exc:
+            log.info("customer insights without lifetime value: %s", type(exc).__name__)
+        try:
             from analytics.recommend import fit_from_crm
 
             scores.recommender = fit_from_crm(session)
@@ -109,9 +123,12 @@ def _default_cache() -> InsightCache:
 
 def customer_insights(session: Session, customer_public_id: str, *,
                       cache: InsightCache | None = None) -> dict[str, Any]:
-    """``{"segment", "churn_risk", "churn_level", "churn_reasons", "recommendations"}`` for one
-    customer (``churn_level``: ``analytics.churn.risk_level``; a recommendation's reason as an
-    agent reads it, "bought before"); keys whose model is missing are left out. The default cache is built from
+    """``{"segment", "churn_risk", "churn_level", "churn_reasons", "clv", "clv_weeks",
+    "clv_currency", "recommendations"}`` for one customer: ``churn_level`` is
+    ``analytics.churn.risk_level``; ``clv`` the spend the lifetime-value model expects in the
+    next ``clv_weeks`` (discounted, in ``clv_currency``, the shop's main currency); a
+    recommendation's reason as an agent reads it ("bought before"). Keys whose model is
+    missing are left out. The default cache is built from
     ``AnalyticsSettings()`` the first time it is needed (the web gateway passes none)."""
     if not isinstance(customer_public_id, str) or not customer_public_id:
         return {}
@@ -124,6 +141,10 @@ def customer_insights(session: Session, customer_public_id: str, *,
         out["churn_risk"] = risk
         out["churn_level"] = risk_level(risk)
         out["churn_reasons"] = reasons
+    if customer_public_id in scores.clv:
+        out["clv"] = scores.clv[customer_public_id]
+        out["clv_weeks"] = scores.clv_weeks
+        out["clv_currency"] = scores.currency
     if scores.recommender is not None:
         try:
             recs = scores.recommender.recommend(customer_public_id, RECOMMENDATIONS)

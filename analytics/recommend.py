@@ -336,7 +336,8 @@ def backtest(frame: pd.DataFrame, cutoff: Any, *, days: int = BACKTEST_DAYS, k: 
     ours = dict(PurchaseRecommender(**params).fit(past, as_of=start).top_k_all(k))
     judged = set(sales_lines(future)["CustomerID"].dropna().astype(str)) & set(ours)
     if not judged:
-        raise NotEnoughData(f"no customer of the history bought in the {days} days from {start:%Y-%m-%d}")
+        raise NotEnoughData(f"no customer of the history bought in the {days} days from "
+                            f"{start:%Y-%m-%d}")
     return {
         "metric": f"hit_rate@{k}", "cutoff": start.isoformat(), "window_days": days,
         "customers": len(judged),

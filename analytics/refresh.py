@@ -171,6 +171,13 @@ def validation_headline(step: StepResult) -> str:
         if {"model", "mean_last_4", "last_week"} <= set(v):  # the demand backtest's WAPE
             return (f"backtest WAPE {v['model']:.1%} (mean of last 4 {v['mean_last_4']:.1%}, "
                     f"last week {v['last_week']:.1%})")
+        if isinstance(v.get("holdout"), dict):  # lifetime value: analytics.clv.holdout_check
+            h = v["holdout"]
+            if "skipped" in h:
+                return f"not validated: {h['skipped']}"
+            return (f"holdout {h['holdout_weeks']:g} weeks: {h['predicted_purchases']:,.0f} "
+                    f"purchases predicted, {h['actual_purchases']:,} made (MAE per customer "
+                    f"{h['mae']:.2f}, past rate continued {h['naive_mae']:.2f})")
         if str(v.get("metric", "")).startswith("hit_rate@"):
             return (f"backtest {v['metric'].replace('_', ' ')} {v['model']:.2f} (own most-bought "
                     f"{v['own_most_bought']:.2f}, popularity {v['popularity']:.2f})")

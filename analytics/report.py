@@ -77,10 +77,11 @@ def customer_model_sections(session: Session, settings: AnalyticsSettings,
     columns are headed with the shop's main currency (the models add amounts as one)."""
     sections = []
     unit = f" ({currency})" if (currency := main_currency(session)) else ""
+    segments = None
     try:
         from analytics.segments import load_segment_model
 
-        model = load_segment_model(settings)
+        model = segments = load_segment_model(settings)
         rows = [(p.name, p.size, f"{p.share:.0%}", f"{p.mean_recency_days:.0f}",
                  f"{p.mean_frequency:.1f}", f"{p.mean_monetary:,.2f}") for p in model.profiles]
         sections.append(("Customer segments", _segments_chosen(model) + charts.horizontal_bars(
@@ -89,6 +90,11 @@ def customer_model_sections(session: Session, settings: AnalyticsSettings,
                       f"spend{unit}"], rows)))
     except (ImportError, AnalyticsError) as exc:
         notes.append(f"Segments: {exc}")
+    try:
+        sections.append(("Customer lifetime value", clv_section(session, settings, segments,
+                                                               currency)))
+    except (ImportError, AnalyticsError) as exc:
+        notes.append(f"Lifetime value: {exc}")
     try:
         from analytics.churn import customers_to_save, load_churn_model
 
@@ -107,6 +113,51 @@ def customer_model_sections(session: Session, settings: AnalyticsSettings,
     except (ImportError, AnalyticsError) as exc:
         notes.append(f"Churn: {exc}")
     return sections
+
+
+def clv_section(session: Session, settings: AnalyticsSettings, segments: Any,
+                currency: str | None, top: int = 10) -> str:
+    """What today's customers are expected to spend in the model's horizon (BG/NBD + Gamma-Gamma
+    from the last refresh, on today's purchases): the total, per segment when segments are
+    trained, the customers worth the most, and the holdout check that says how far to trust it."""
+    from analytics.clv import ANNUAL_DISCOUNT, clv_values, load_clv_model
+    from analytics.rfm import customer_names
+    from analytics.segments import assign_segments
+
+    model = load_clv_model(settings)
+    values = clv_values(session, model).dropna(subset=["clv"])
+    unit = f" ({currency})" if currency else ""
+    months = round(model.horizon_weeks / 52 * 12)
+    parts = [f"<p>Expected spend of today's {len(values):,} customers in the next {months} "
+             f"months: <b>{html.escape(money(round(values['clv'].sum() * 100), currency))}"
+             "</b> (BG/NBD for how often they buy, Gamma-Gamma for how much, fitted by maximum "
+             f"likelihood; discounted {ANNUAL_DISCOUNT:.0%} a year)."
+             + _clv_checked(model.validation) + "</p>"]
+    if segments is not None:
+        by_segment = (values["clv"].groupby(assign_segments(session, segments)).sum()
+                      .sort_values(ascending=False))
+        parts.append(charts.horizontal_bars(
+            [(str(name), round(float(v), 2)) for name, v in by_segment.items()],
+            title=f"Expected spend, next {months} months, by segment{unit}"))
+    best = values.sort_values(["clv"], ascending=False, kind="stable").head(top)
+    names = customer_names(session, list(best.index))
+    parts.append("<h3>Customers expected to spend the most</h3>" + _table(
+        ["customer", "name", "expected purchases", "still active", f"expected spend{unit}"],
+        [(c, names.get(c, c), f"{r.expected_purchases:.1f}", f"{r.probability_alive:.0%}",
+          f"{r.clv:,.2f}") for c, r in best.iterrows()]))
+    return "".join(parts)
+
+
+def _clv_checked(validation: dict[str, Any]) -> str:
+    """The holdout check (``analytics.clv.holdout_check``) in a sentence, if recorded."""
+    h = validation.get("holdout")
+    try:
+        return (f" Checked on the last {h['holdout_weeks']:g} weeks, fitted on what came before: "
+                f"{h['predicted_purchases']:,.0f} purchases predicted, {h['actual_purchases']:,} "
+                f"made; off by {h['mae']:.2f} purchases per customer on average "
+                f"({h['naive_mae']:.2f} for each customer's past rate continued).")
+    except (KeyError, TypeError, ValueError):
+        return ""
 
 
 def _segments_chosen(model: Any) -> str:

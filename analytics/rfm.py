@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -192,3 +193,9 @@ def snapshot(features: pd.DataFrame, as_of: dt.datetime) -> dict[str, object]:
         "as_of": as_of.isoformat(),
         "sha256": hashlib.sha256(digest.tobytes()).hexdigest(),
     }
+
+
+def customer_names(session: Session, public_ids: Sequence[str]) -> dict[str, str]:
+    """Display name per public id (ids the CRM does not know are left out)."""
+    customers = session.scalars(select(Customer).where(Customer.public_id.in_(list(public_ids))))
+    return {c.public_id: c.display_name for c in customers}

@@ -56,7 +56,14 @@ def clv(transactions_path: Path, calibration_end: dt.datetime, out_path: Path,
         values_path: Path | None, horizon_weeks: float) -> None:
     """Fit BG/NBD and Gamma-Gamma by maximum likelihood on the calibration period; write PARAMS."""
     from analytics import AnalyticsError
-    from analytics.clv import fit_bgnbd, fit_gamma_gamma, predict_clv, rfm_summary
+    from analytics.clv import (
+        WEEK_DAYS,
+        fit_bgnbd,
+        fit_gamma_gamma,
+        holdout_check,
+        predict_clv,
+        rfm_summary,
+    )
     from crmbot.cmd_bench import echo_metrics
 
     purchases = read_cdnow(transactions_path)
@@ -65,6 +72,10 @@ def clv(transactions_path: Path, calibration_end: dt.datetime, out_path: Path,
         bg = fit_bgnbd(summary)
         gg = fit_gamma_gamma(summary)
         values = predict_clv(summary, bg, gg, horizon_weeks=horizon_weeks)
+        # The purchases after the calibration period, if the file has them: the forecast checked.
+        after = (purchases["placed_at"].max().normalize() - pd.Timestamp(calibration_end)).days
+        holdout = (holdout_check(purchases, calibration_end, weeks=after / WEEK_DAYS)
+                   if after >= WEEK_DAYS else None)
     except AnalyticsError as exc:
         raise click.ClickException(str(exc)) from exc
     params = {
@@ -77,6 +88,7 @@ def clv(transactions_path: Path, calibration_end: dt.datetime, out_path: Path,
         "gamma_gamma": {"p": gg.p, "q": gg.q, "v": gg.v, "customers": gg.customers,
                         "log_likelihood": gg.log_likelihood},
         "r": bg.r, "alpha": bg.alpha, "a": bg.a, "b": bg.b, "p": gg.p, "q": gg.q, "v": gg.v,
+        "holdout": holdout,
     }
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(json.dumps(params, indent=2) + "\n")
@@ -90,5 +102,9 @@ def clv(transactions_path: Path, calibration_end: dt.datetime, out_path: Path,
         metrics[name] = round(ours, 4)
         metrics[f"{name}_vs_paper_%"] = round(100 * (ours - paper) / paper, 2)
     metrics["bgnbd_loglik"] = round(bg.log_likelihood, 2)
+    if holdout is not None:
+        metrics.update({k if k.startswith("holdout") else f"holdout_{k}":
+                        round(v, 4) if isinstance(v, float) else v
+                        for k, v in holdout.items() if k != "calibration_end"})
     echo_metrics(f"CLV: {transactions_path.name}, calibration to {params['calibration_end']} "
                  f"-> {out_path}", metrics)

@@ -77,7 +77,8 @@ def profile_json(profile: CustomerProfile, insights: dict[str, Any] | None) -> d
     customer = None
     if profile.public_id is not None:
         customer = {"public_id": profile.public_id, "name": profile.name, "email": profile.email}
-        for key in ("segment", "churn_risk", "churn_level", "churn_reasons", "recommendations"):
+        for key in ("segment", "churn_risk", "churn_level", "churn_reasons", "clv", "clv_weeks",
+                    "clv_currency", "recommendations"):
             if insights and key in insights:
                 customer[key] = insights[key]
     return {

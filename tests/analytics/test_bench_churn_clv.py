@@ -112,6 +112,11 @@ def test_bench_clv_matches_the_paper(tmp_path: Path) -> None:
     with values.open(newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 2357 and {"clv", "probability_alive", "expected_purchases"} <= set(rows[0])
+    # The file runs 39 weeks past the calibration: the forecast is checked on them.
+    holdout = params["holdout"]
+    assert holdout["holdout_weeks"] == 39 and holdout["customers"] == 2357
+    assert holdout["mae"] < holdout["naive_mae"]
+    assert "holdout_predicted_purchases" in result.output
 
 
 def test_bench_clv_rejects_a_broken_file(tmp_path: Path) -> None:

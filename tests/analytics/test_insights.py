@@ -37,8 +37,8 @@ def test_panel_shows_what_the_trained_models_say(tmp_path) -> None:  # type: ign
     assert "segment" not in before and "churn_risk" not in before
     assert len(before["recommendations"]) == 5
 
-    result = refresh(crm, settings, only=["segments", "churn"])
-    assert [s.status for s in result.steps] == ["done", "done"], result.steps
+    result = refresh(crm, settings, only=["segments", "churn", "clv"])
+    assert [s.status for s in result.steps] == ["done", "done", "done"], result.steps
     with read_transaction(sessions) as session:
         after = customer_insights(session, buyer, cache=cache)  # a new model file: rebuilt
         nobody = customer_insights(session, "C9999999", cache=cache)
@@ -47,10 +47,12 @@ def test_panel_shows_what_the_trained_models_say(tmp_path) -> None:  # type: ign
     assert 0.0 <= after["churn_risk"] <= 1.0
     assert isinstance(after["churn_reasons"], list)
     assert after["churn_level"] == risk_level(after["churn_risk"])
+    assert after["clv"] > 0 and after["clv_weeks"] == 52 and after["clv_currency"] == "EUR"
     assert all({"code", "name", "reason"} <= set(r) for r in after["recommendations"])
     # Reasons as an agent reads them about the customer, not as the bot says them to her.
     assert not any(r["reason"].startswith("you ") for r in after["recommendations"])
     assert "segment" not in nobody and "churn_risk" not in nobody  # unknown: best sellers only
+    assert "clv" not in nobody
     assert nobody["recommendations"] and empty == {}
 
     # The manager pages' tables of the same models, money headed with the shop's currency.
@@ -68,6 +70,13 @@ def test_panel_shows_what_the_trained_models_say(tmp_path) -> None:  # type: ign
     assert (f"{model.k} segments: the number of the {min(model.silhouette)}-"
             f"{max(model.silhouette)} tried with the best silhouette score "
             f"({model.silhouette[model.k]:.2f}") in segments
+    clv = sections["Customer lifetime value"]
+    assert re.search(r"Expected spend of today's [\d,]+ customers in the next 12 months: "
+                     r"<b>[\d,]+\.\d\d EUR</b>", clv), clv
+    assert re.search(r"Checked on the last 26 weeks, fitted on what came before: [\d,]+ "
+                     r"purchases predicted, [\d,]+ made", clv), clv
+    assert "Expected spend, next 12 months, by segment (EUR)" in clv and "<svg" in clv
+    assert "<th>expected spend (EUR)</th>" in clv and clv.count("<tr>") == 11  # header + 10
     assert re.search(r"Checked on later data \(forward in time: fitted at \d{4}-\d\d-\d\d, "
                      r"scored at \d{4}-\d\d-\d\d\): ROC-AUC 0\.\d\d", churn), churn
     engine.dispose()

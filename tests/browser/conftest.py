@@ -60,7 +60,9 @@ def new_page(browser):  # type: ignore[no-untyped-def]
     contexts = []
 
     def make(viewport: tuple[int, int] = (1280, 820)):  # type: ignore[no-untyped-def]
-        context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+        # One locale wherever the tests run: amounts and dates read the same (€1,234.50).
+        context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]},
+                                      locale="en-US")
         contexts.append(context)
         page = context.new_page()
         page.errors = []  # type: ignore[attr-defined]

@@ -50,6 +50,19 @@ def widget_conversation_id(page: Page) -> str:
     }""")
 
 
+def train_lifetime_value(gateway: LiveGateway) -> None:
+    """What `crmbot analytics refresh --only clv` does, into the folder the gateway's customer
+    panel reads."""
+    from analytics.clv import fit_clv
+
+    engine = create_db_engine(gateway.crm)
+    try:
+        with read_transaction(create_session_factory(engine)) as session:
+            fit_clv(session, gateway.analytics)
+    finally:
+        engine.dispose()
+
+
 def shop_token_for(gateway: LiveGateway, email: str) -> str:
     """What the shop's back end does for a signed-in customer."""
     engine = create_db_engine(gateway.crm)
@@ -94,6 +107,7 @@ def test_customer_to_agent_handoff_and_rating(
     shop.screenshot(path=str(screenshots / "widget-queued.png"))
 
     # -- an agent signs in, claims and replies ----------------------------------------------
+    train_lifetime_value(live_gateway)
     inbox = new_page((1440, 900))
     inbox.goto(live_gateway.url + "/inbox")
     expect(inbox).to_have_url(re.compile(r"/login"))
@@ -116,8 +130,11 @@ def test_customer_to_agent_handoff_and_rating(
     profile = inbox.get_by_role("complementary", name="Customer profile")
     expect(profile).to_contain_text("Alex Morgan")  # the shop token named the customer
     expect(profile.locator("table.orders")).to_contain_text("10000104")
-    # Recommendations fitted on the CRM (no model trained here), each with its reason as an agent
-    # reads it about the customer.
+    # The lifetime-value model's expected spend, in the shop's currency.
+    expect(profile.locator(".insight.wide")).to_have_text(
+        re.compile(r"^Expected spend, next 12 months\s*€[\d,]+\.\d\d$"))
+    # Recommendations fitted on the CRM (no model trained for them), each with its reason as an
+    # agent reads it about the customer.
     recommended = profile.locator(".recs li")
     expect(recommended).to_have_count(5)
     expect(recommended.locator("small").first).to_have_text(

@@ -62,11 +62,14 @@ class LiveGateway:
     """The real web app (``web.app.init_app``) served on loopback from a thread of its own,
     talking to the session's real Rasa server and action server."""
 
-    def __init__(self, url: str, crm: object, agent_username: str, agent_name: str) -> None:
+    def __init__(self, url: str, crm: object, agent_username: str, agent_name: str,
+                 analytics: object) -> None:
         self.url = url
         self.crm = crm
         self.agent_username = agent_username
         self.agent_name = agent_name
+        #: the ``AnalyticsSettings`` whose artifacts folder the inbox's customer panel reads
+        self.analytics = analytics
 
 
 # Module scope, not session: a gateway's redelivery task delivers every pending customer message
@@ -74,9 +77,13 @@ class LiveGateway:
 # that share the end-to-end database (each with a gateway of its own) to the session's Rasa
 # server, and those messages would reach the bot twice.
 @pytest.fixture(scope="module")
-def live_gateway(rasa_server, e2e_crm) -> Iterator[LiveGateway]:  # type: ignore[no-untyped-def]
+def live_gateway(rasa_server, e2e_crm, tmp_path_factory) -> Iterator[LiveGateway]:  # type: ignore[no-untyped-def]
     import datetime as dt
+    import functools
     import secrets
+
+    from analytics import AnalyticsSettings
+    from analytics.insights import InsightCache, customer_insights
 
     from crm_connector import (
         AgentRole,
@@ -86,6 +93,7 @@ def live_gateway(rasa_server, e2e_crm) -> Iterator[LiveGateway]:  # type: ignore
         write_transaction,
     )
     from web import WebSettings, init_app
+    from web.state import CUSTOMER_INSIGHTS
 
     username = f"dana-{secrets.token_hex(3)}"
     engine = create_db_engine(e2e_crm)
@@ -109,10 +117,17 @@ def live_gateway(rasa_server, e2e_crm) -> Iterator[LiveGateway]:  # type: ignore
         rasa_timeout_seconds=45,
         port=port,
     )
+    app = init_app(settings, e2e_crm)
+    # The customer panel reads models from a folder of this gateway's own, never the ones
+    # `make run` left in var/analytics (the demo's customer ids are the tests' too).
+    analytics = AnalyticsSettings(_env_file=None,
+                                  artifacts_dir=tmp_path_factory.mktemp("gateway-analytics"))
+    app[CUSTOMER_INSIGHTS] = functools.partial(customer_insights,
+                                               cache=InsightCache(analytics))
     served = LoopThread("live-gateway")
-    stop = served.serve(init_app(settings, e2e_crm), port)
+    stop = served.serve(app, port)
     try:
-        yield LiveGateway(f"http://127.0.0.1:{port}", e2e_crm, username, "Dana Reyes")
+        yield LiveGateway(f"http://127.0.0.1:{port}", e2e_crm, username, "Dana Reyes", analytics)
     finally:
         stop()
         served.close()

@@ -303,7 +303,10 @@ async function loadProfile(id) {
       el("div", { class: "insight" }, el("span", { text: "Segment" }), el("b", { text: c.segment ? human(c.segment) : "—" })),
       el("div", { class: `insight${level ? ` churn-${level}` : ""}` },
         el("span", { text: "Churn risk" }),
-        el("b", { text: risk === null ? "—" : `${level ? `${human(level)} · ` : ""}${Math.round(risk * 100)}%` }))));
+        el("b", { text: risk === null ? "—" : `${level ? `${human(level)} · ` : ""}${Math.round(risk * 100)}%` })),
+      typeof c.clv === "number" ? el("div", { class: "insight wide", title: "Predicted by the lifetime-value model (BG/NBD + Gamma-Gamma), discounted" },
+        el("span", { text: `Expected spend, next ${Math.round((c.clv_weeks || 52) / 52 * 12)} months` }),
+        el("b", { text: money(c.clv, c.clv_currency || "EUR") })) : null));
     if (c.churn_reasons?.length) {
       // At a low risk these are still what raises it most, not why the customer is at risk.
       parts.push(section(level === "low" ? "What raises the risk" : "Why at risk",
