@@ -127,8 +127,8 @@ async def customers_page(request: web.Request) -> web.Response:
         return html
 
     body = await in_transaction(request.app[SESSIONS], build)
-    return await _render(request, "customers", "Customers: segments, churn risk, demand", body,
-                         days, freq)
+    return await _render(request, "customers",
+                         "Customers: segments, lifetime value, churn risk, demand", body, days, freq)
 
 
 def demand_section(session: Any, settings: AnalyticsSettings, notes: list[str]) -> str:
