@@ -361,9 +361,10 @@ class AtRiskCustomer:
 
 
 def customers_to_save(session: Session, model: ChurnModel, *, as_of: dt.datetime | None = None,
-                      limit: int = 20, top: int = 3) -> list[AtRiskCustomer]:
-    """The ``limit`` customers with the most value at risk (churn probability x their spend in
-    the last year), largest first; customers without a purchase in that year are left out."""
+                      limit: int | None = 20, top: int = 3) -> list[AtRiskCustomer]:
+    """The ``limit`` (None: all) customers with the most value at risk (churn probability x
+    their spend in the last year), largest first; customers without a purchase in that year
+    are left out."""
     as_of = as_of or data_end(session)
     purchases = transactions(session, as_of)
     recent = purchases[purchases["placed_at"] >= pd.Timestamp(

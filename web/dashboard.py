@@ -11,7 +11,9 @@ trained (``analytics.data_freshness``), in UTC.
 from __future__ import annotations
 
 import asyncio
+import csv
 import datetime as dt
+import io
 import logging
 from typing import Any
 
@@ -19,7 +21,7 @@ import aiohttp_jinja2
 from aiohttp import web
 from markupsafe import Markup
 
-from analytics import AnalyticsSettings, data_freshness
+from analytics import AnalyticsError, AnalyticsSettings, data_freshness
 from analytics.gaps import find_gaps, load_embedder
 from analytics.kpis import conversation_kpis, intent_trend, kpis_over_time
 from analytics.report import (
@@ -31,7 +33,7 @@ from analytics.report import (
 from analytics.sales import revenue_over_time, sales_summary
 from crm_connector import AgentRole
 from web.auth import current_agent, require_role
-from web.errors import BadRequest
+from web.errors import BadRequest, NotFound
 from web.state import SESSIONS, in_transaction
 
 log = logging.getLogger(__name__)
@@ -120,7 +122,9 @@ async def customers_page(request: web.Request) -> web.Response:
         notes: list[str] = []
         sections = customer_model_sections(session, settings, notes)
         sections.append(("Demand forecast", demand_section(session, settings, notes)))
-        html = "".join(f"<h2>{Markup.escape(title)}</h2>{body}" for title, body in sections)
+        html = "".join(f"<h2>{Markup.escape(title)}</h2>{body}"
+                       + (AT_RISK_LINK if title.startswith("Churn risk") else "")
+                       for title, body in sections)
         if notes:
             html += "<h2>Notes</h2><ul>" + "".join(
                 f"<li class='note'>{Markup.escape(n)}</li>" for n in notes) + "</ul>"
@@ -128,7 +132,52 @@ async def customers_page(request: web.Request) -> web.Response:
 
     body = await in_transaction(request.app[SESSIONS], build)
     return await _render(request, "customers",
-                         "Customers: segments, lifetime value, churn risk, demand", body, days, freq)
+                         "Customers: segments, lifetime value, churn risk, demand", body, days,
+                         freq)
+
+
+AT_RISK_CSV = "/dashboard/customers/at-risk.csv"
+AT_RISK_LINK = (f'<p><a href="{AT_RISK_CSV}" download>Download every customer at risk (CSV)</a>'
+                "</p>")
+#: A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    """Text a spreadsheet shows as text: a leading formula character is quoted with '."""
+    return f"'{value}" if isinstance(value, str) and value.startswith(_FORMULA_START) else value
+
+
+@require_role(AgentRole.MANAGER, page=True)
+async def at_risk_csv(request: web.Request) -> web.Response:
+    """Every customer with value at risk, largest first, for a win-back campaign: the churn
+    list of the customers page without its top-20 cut."""
+    settings = request.app[ANALYTICS_SETTINGS]
+
+    def build(session):  # type: ignore[no-untyped-def]
+        from analytics.churn import customers_to_save, load_churn_model
+        from analytics.sales import main_currency
+
+        try:
+            model = load_churn_model(settings)
+        except AnalyticsError:
+            raise NotFound("No churn model yet: run `crmbot analytics refresh`.") from None
+        return customers_to_save(session, model, limit=None), main_currency(session)
+
+    customers, currency = await in_transaction(request.app[SESSIONS], build)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    unit = f"_{currency}" if currency else ""
+    writer.writerow(["customer", "name", "churn_risk", f"spend_last_year{unit}",
+                     f"value_at_risk{unit}", "reasons"])
+    for c in customers:
+        writer.writerow([_cell(c.customer), _cell(c.name), f"{c.probability:.3f}",
+                         f"{c.spend_last_year:.2f}", f"{c.value_at_risk:.2f}",
+                         _cell("; ".join(r.text for r in c.reasons))])
+    stamp = dt.datetime.now(dt.UTC).date().isoformat()
+    return web.Response(text=out.getvalue(), content_type="text/csv", charset="utf-8", headers={
+        "Content-Disposition": f'attachment; filename="customers-at-risk-{stamp}.csv"',
+        "Cache-Control": "no-store"})
 
 
 def demand_section(session: Any, settings: AnalyticsSettings, notes: list[str]) -> str:
@@ -200,6 +249,7 @@ def setup_dashboard(app: web.Application, settings: AnalyticsSettings | None = N
     r.add_get("/dashboard", conversations_page, name="dashboard")
     r.add_get("/dashboard/sales", sales_page, name="dashboard_sales")
     r.add_get("/dashboard/customers", customers_page, name="dashboard_customers")
+    r.add_get(AT_RISK_CSV, at_risk_csv)
     r.add_get("/dashboard/gaps", gaps_page, name="dashboard_gaps")
     r.add_get("/api/analytics/kpis", kpis_api)
     r.add_get("/api/analytics/sales", sales_api)

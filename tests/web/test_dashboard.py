@@ -5,7 +5,9 @@ the conversation page is saved under var/screenshots/."""
 from __future__ import annotations
 
 import asyncio
+import csv
 import datetime as dt
+import io
 import re
 import threading
 from collections.abc import Iterator
@@ -13,11 +15,16 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
+from sqlalchemy import select
 
 from analytics import AnalyticsSettings, save_artifact
+from analytics.churn import customers_to_save, load_churn_model
 from analytics.pipeline import run_pipeline
+from analytics.refresh import refresh
 from analytics.schema import upgrade_analytics
 from crm_connector import CrmSettings, create_db_engine, create_session_factory, write_transaction
+from crm_connector.demo import DemoConfig, seed_demo_data
+from crm_connector.models import Customer
 from tests.analytics.tracker_rows import Tracker
 from tests.conftest import skip_or_fail
 from tests.crm_connector.factories import make_customer, make_order
@@ -144,6 +151,52 @@ async def test_each_page_offers_only_the_period_controls_its_numbers_use(models_
     assert '<input type="hidden" name="freq" value="week">' in gaps
     # Trained snapshots: a period there would change nothing.
     assert await controls("/dashboard/customers") == set()
+
+
+async def test_managers_download_every_customer_at_risk(models_dir, client, agent_client, web_crm) -> None:  # type: ignore[no-untyped-def]
+    path = "/dashboard/customers/at-risk.csv"
+    manager, _ = await agent_client("manager")
+    untrained = await manager.get(path)
+    assert untrained.status == 404 and "crmbot analytics refresh" in (await untrained.json())["message"]
+    assert (await client.get(path, allow_redirects=False)).headers["Location"] == f"/login?next={path}"
+    agent, _ = await agent_client("agent")
+    assert (await agent.get(path)).status == 403
+
+    engine = create_db_engine(web_crm)
+    sessions = create_session_factory(engine)
+    with write_transaction(sessions) as session:
+        seed_demo_data(session, DemoConfig(as_of=dt.date(2026, 11, 22), customers=120,
+                                           products=60, orders=800))
+    settings = AnalyticsSettings(_env_file=None, artifacts_dir=models_dir, redaction_key="k")
+    assert [s.status for s in refresh(web_crm, settings, only=["churn"]).steps] == ["done"]
+    page = await (await manager.get("/dashboard/customers")).text()
+    assert f'<a href="{path}" download>' in page  # under the top 20 of the page
+
+    def download_rows(text: str) -> list[dict[str, str]]:
+        return list(csv.DictReader(io.StringIO(text)))
+
+    response = await manager.get(path)
+    assert response.status == 200 and response.content_type == "text/csv"
+    assert re.fullmatch(r'attachment; filename="customers-at-risk-\d{4}-\d\d-\d\d\.csv"',
+                        response.headers["Content-Disposition"])
+    rows = download_rows(await response.text())
+    assert list(rows[0]) == ["customer", "name", "churn_risk", "spend_last_year_EUR",
+                             "value_at_risk_EUR", "reasons"]
+    with write_transaction(sessions) as session:
+        model = load_churn_model(settings)
+        expected = customers_to_save(session, model, limit=None)
+    assert len(rows) == len(expected) > 20  # all of them, not the page's top 20
+    assert [r["customer"] for r in rows] == [c.customer for c in expected]
+    values = [float(r["value_at_risk_EUR"]) for r in rows]
+    assert values == sorted(values, reverse=True)
+
+    # A name a spreadsheet would run as a formula is written as text.
+    with write_transaction(sessions) as session:
+        customer = session.scalar(select(Customer).where(Customer.public_id == rows[0]["customer"]))
+        customer.first_name, customer.last_name = '=HYPERLINK("http://evil.example")', "x"
+    engine.dispose()
+    again = download_rows(await (await manager.get(path)).text())
+    assert again[0]["name"].startswith("'=HYPERLINK(")
 
 
 async def test_bad_period_is_a_clear_400(client, agent_client, models_dir) -> None:  # type: ignore[no-untyped-def]
