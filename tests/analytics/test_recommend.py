@@ -33,9 +33,9 @@ from analytics.recommend import (
 )
 from analytics.refresh import StepResult, validation_headline
 from analytics.transactions import transactions_from_crm
-from crm_connector import CrmSettings, create_db_engine, create_session_factory, upgrade_schema
-from crm_connector.demo import DemoConfig, seed_demo_data
+from crm_connector import create_db_engine, create_session_factory, read_transaction
 from crm_connector.models import Product
+from tests.analytics.customer_data import demo_crm
 from tests.crm_connector.factories import NOW, days_ago, make_customer, make_order
 
 START = pd.Timestamp("2011-01-03")
@@ -189,18 +189,15 @@ def test_from_the_crm_inactive_products_are_never_offered(
         "validation": saved.sidecar["validation"]})).startswith("not validated: no sales")
 
 
-def test_the_refresh_step_validates_on_the_last_five_weeks(tmp_path: Path) -> None:
+def test_the_refresh_step_validates_on_the_last_five_weeks(
+    tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path, tmp_path: Path
+) -> None:
     """On the demo CRM: the saved model's sidecar holds the backtest of its last 35 days, the
     numbers a fresh ``backtest`` of the same orders gives, printed by the refresh."""
-    crm = CrmSettings(database_url=f"sqlite:///{tmp_path / 'crm.sqlite'}")
-    engine = create_db_engine(crm)
-    upgrade_schema(engine)
+    engine = create_db_engine(demo_crm(tmp_path_factory, sqlite_template))
     sessions = create_session_factory(engine)
-    with sessions.begin() as session:
-        seed_demo_data(session, DemoConfig(as_of=dt.date(2026, 11, 22), customers=120,
-                                           products=60, orders=800))
     settings = AnalyticsSettings(_env_file=None, artifacts_dir=tmp_path / "models")
-    with sessions.begin() as session:
+    with read_transaction(sessions) as session:
         trained = train_recommender(session, settings)
         frame = transactions_from_crm(session)
     engine.dispose()
