@@ -99,15 +99,16 @@ def customer_model_sections(session: Session, settings: AnalyticsSettings,
         from analytics.churn import customers_to_save, load_churn_model
 
         churn = load_churn_model(settings)
-        at_risk = customers_to_save(session, churn, limit=20)
+        everyone = customers_to_save(session, churn, limit=None)
         rows = [(c.customer, c.name, f"{c.probability:.0%}", f"{c.spend_last_year:,.2f}",
                  f"{c.value_at_risk:,.2f}", "; ".join(r.text for r in c.reasons))
-                for c in at_risk]
+                for c in everyone[:20]]
         sections.append((
             "Churn risk: customers to win back (top 20 by value at risk)",
             "<p>Value at risk = churn risk in the next "
             f"{churn.horizon_days} days × spend in the last year; customers who have not bought "
             "for over a year are not listed." + _churn_checked(churn.validation) + "</p>"
+            + _risk_levels_charts(everyone, unit)
             + _table(["customer", "name", "risk", f"spend last year{unit}",
                       f"value at risk{unit}", "top reasons"], rows)))
     except (ImportError, AnalyticsError) as exc:
@@ -167,6 +168,26 @@ def _segments_chosen(model: Any) -> str:
         return ""
     return (f"<p>{model.k} segments: the number of the {min(scores)}-{max(scores)} tried with "
             f"the best silhouette score ({scores[model.k]:.2f}; 1 is perfectly separated).</p>")
+
+
+def _risk_levels_charts(customers: list[Any], unit: str) -> str:
+    """How many of the last year's customers are at each level of risk, and what they spent."""
+    from analytics.churn import HIGH_RISK, MEDIUM_RISK, risk_level
+
+    labels = {"high": f"high ({HIGH_RISK:.0%} or more)",
+              "medium": f"medium ({MEDIUM_RISK:.0%} to {HIGH_RISK:.0%})",
+              "low": f"low (under {MEDIUM_RISK:.0%})"}
+    count = dict.fromkeys(labels, 0)
+    value = dict.fromkeys(labels, 0.0)
+    for c in customers:
+        level = risk_level(c.probability)
+        count[level] += 1
+        value[level] += c.value_at_risk
+    return charts.grid(
+        charts.horizontal_bars([(labels[k], count[k]) for k in labels],
+                               title="Customers of the last year by churn risk"),
+        charts.horizontal_bars([(labels[k], round(value[k], 2)) for k in labels],
+                               title=f"Value at risk by churn risk{unit}"))
 
 
 def _churn_checked(validation: dict[str, Any]) -> str:

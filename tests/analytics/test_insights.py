@@ -65,6 +65,11 @@ def test_panel_shows_what_the_trained_models_say(tmp_path) -> None:  # type: ign
     assert all(name in segments for name in load_segment_model(settings).names)
     churn = next(body for title, body in sections.items() if title.startswith("Churn risk"))
     assert "<th>spend last year (EUR)</th>" in churn and "<th>value at risk (EUR)</th>" in churn
+    # Every customer of the last year by level of risk, charted; the table keeps the top 20.
+    assert churn.count("<svg") == 2 and "Value at risk by churn risk (EUR)" in churn
+    assert all(label in churn for label in ("high (50% or more)", "medium (20% to 50%)",
+                                            "low (under 20%)"))
+    assert churn.count("<tr>") <= 21
     # How far to trust each: the criterion that chose the segments, the churn model's check.
     model = load_segment_model(settings)
     assert (f"{model.k} segments: the number of the {min(model.silhouette)}-"
