@@ -14,6 +14,8 @@ import threading
 
 import pandas as pd
 
+from analytics.times import naive_utc
+
 _LOCK = threading.Lock()  # pyplot keeps global state
 _DAY = pd.Timedelta(days=1)
 _PALETTE = ["#2b6cb0", "#dd6b20", "#38a169", "#805ad5", "#d53f8c", "#718096", "#d69e2e"]
@@ -71,7 +73,7 @@ def line_chart(frame: pd.DataFrame, columns: list[str], *, title: str, ylabel: s
                     color=_PALETTE[i % len(_PALETTE)])
         dates = isinstance(frame.index, pd.DatetimeIndex)
         if dates and span is not None:
-            ax.set_xlim(_naive_utc(span[0]), _naive_utc(span[1]))
+            ax.set_xlim(naive_utc(span[0]), naive_utc(span[1]))
         elif dates and len(frame.index) == 1:
             day = pd.Timedelta(days=1)  # one period: a readable axis around it
             ax.set_xlim(frame.index[0] - day, frame.index[0] + day)
@@ -110,7 +112,7 @@ def stacked_bars(frame: pd.DataFrame, *, title: str, ylabel: str = "",
                    label=str(column), color=_PALETTE[i % len(_PALETTE)])
             bottom = values if bottom is None else bottom + values
         if span is not None:
-            ax.set_xlim(_naive_utc(span[0]), _naive_utc(span[1]))
+            ax.set_xlim(naive_utc(span[0]), naive_utc(span[1]))
         else:
             ax.set_xlim(starts.min() - period, starts.max() + 2 * period)
         _date_axis(ax)
@@ -150,11 +152,6 @@ def _date_axis(ax) -> None:  # type: ignore[no-untyped-def]
     locator = AutoDateLocator(minticks=3, maxticks=8)
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
-
-
-def _naive_utc(when: dt.datetime) -> pd.Timestamp:
-    stamp = pd.Timestamp(when)
-    return stamp.tz_convert(None) if stamp.tzinfo is not None else stamp
 
 
 def _ticks(most: int | str = "auto", *, integer: bool = False):  # type: ignore[no-untyped-def]

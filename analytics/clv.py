@@ -44,6 +44,7 @@ from analytics.artifacts import latest_artifact_path, load_artifact, save_artifa
 from analytics.errors import ArtifactError, InvalidInputData, NotEnoughData
 from analytics.rfm import data_end, transactions
 from analytics.settings import AnalyticsSettings
+from analytics.times import naive_utc, naive_utc_series
 
 log = logging.getLogger(__name__)
 
@@ -74,16 +75,6 @@ class GammaGammaParams:
     customers: int
 
 
-def _naive_utc(when: dt.datetime | pd.Timestamp) -> pd.Timestamp:
-    stamp = pd.Timestamp(when)
-    return stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo is not None else stamp
-
-
-def _naive_utc_series(values: pd.Series) -> pd.Series:
-    placed = pd.to_datetime(values)
-    return placed.dt.tz_convert("UTC").dt.tz_localize(None) if placed.dt.tz is not None else placed
-
-
 def rfm_summary(
     purchases: pd.DataFrame, calibration_end: dt.datetime | pd.Timestamp
 ) -> pd.DataFrame:
@@ -93,8 +84,8 @@ def rfm_summary(
     missing = {"customer", "placed_at", "amount"} - set(purchases.columns)
     if missing:
         raise InvalidInputData(f"purchases lack the columns {sorted(missing)}")
-    end = _naive_utc(calibration_end)
-    placed = _naive_utc_series(purchases["placed_at"])
+    end = naive_utc(calibration_end)
+    placed = naive_utc_series(purchases["placed_at"])
     frame = pd.DataFrame({"customer": purchases["customer"].to_numpy(),
                           "day": placed.dt.normalize().to_numpy(),
                           "amount": purchases["amount"].astype(float).to_numpy()})
@@ -256,14 +247,14 @@ def holdout_check(purchases: pd.DataFrame, calibration_end: dt.datetime | pd.Tim
     (distinct days) in the ``weeks`` after it against what they did, next to a naive forecast
     (the customer's rate of repeat purchases so far, continued). Totals and mean absolute
     error per customer."""
-    calibration_end = _naive_utc(calibration_end).normalize()
+    calibration_end = naive_utc(calibration_end).normalize()
     holdout_end = calibration_end + pd.Timedelta(days=weeks * WEEK_DAYS)
     summary = rfm_summary(purchases, calibration_end)
     bg = fit_bgnbd(summary)
     x, tx, T = (summary[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
     predicted = expected_purchases(bg, float(weeks), x, tx, T)
     naive = np.where(T > 0, x / np.maximum(T, 1e-9), 0.0) * weeks
-    placed = _naive_utc_series(purchases["placed_at"])
+    placed = naive_utc_series(purchases["placed_at"])
     later = pd.DataFrame({"customer": purchases["customer"].to_numpy(),
                           "day": placed.dt.normalize().to_numpy()})
     later = later[(later["day"] > calibration_end)
@@ -307,7 +298,7 @@ def fit_clv(session: Session, settings: AnalyticsSettings, *, as_of: dt.datetime
     values = predict_clv(summary, bg, gg, horizon_weeks=horizon_weeks,
                          annual_discount=annual_discount)
     # The last HOLDOUT_WEEKS before the full fit's calibration end (the day before as_of).
-    holdout_start = (_naive_utc(as_of).normalize()
+    holdout_start = (naive_utc(as_of).normalize()
                      - pd.Timedelta(days=HOLDOUT_WEEKS * WEEK_DAYS + 1))
     try:
         holdout = holdout_check(purchases, holdout_start, weeks=HOLDOUT_WEEKS)

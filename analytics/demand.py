@@ -34,6 +34,7 @@ from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 from analytics.errors import InvalidInputData, NotEnoughData
+from analytics.times import naive_utc
 from analytics.transactions import sales_lines
 
 log = logging.getLogger(__name__)
@@ -85,12 +86,9 @@ class WeeklyHistory:
 
 def _cutoff(value: dt.date | dt.datetime | str | pd.Timestamp) -> pd.Timestamp:
     try:
-        stamp = pd.Timestamp(value)
+        return naive_utc(value)
     except (ValueError, TypeError) as exc:
         raise InvalidInputData(f"cutoff {value!r} is not a date (use YYYY-MM-DD)") from exc
-    if stamp.tzinfo is not None:
-        stamp = stamp.tz_convert("UTC").tz_localize(None)
-    return stamp
 
 
 def weekly_history(frame: pd.DataFrame, cutoff: Any) -> WeeklyHistory:

@@ -32,6 +32,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from analytics.errors import InvalidInputData, NotEnoughData
+from analytics.times import naive_utc
 from analytics.transactions import sales_lines, transactions_from_crm
 from crm_connector.models import Product
 
@@ -243,16 +244,10 @@ def fit_from_crm(session: Session, *, as_of: dt.datetime | None = None,
     """Fit on the CRM's orders (customers keyed by their public id), inactive products out;
     ``frame``: those orders already read (``transactions_from_crm(session, until=as_of)``)."""
     frame = transactions_from_crm(session, until=as_of) if frame is None else frame
-    model = PurchaseRecommender(**params).fit(frame, as_of=_naive(as_of))
+    model = PurchaseRecommender(**params).fit(
+        frame, as_of=None if as_of is None else naive_utc(as_of))
     inactive = session.scalars(select(Product.sku).where(Product.active.is_(False))).all()
     return model.exclude(inactive)
-
-
-def _naive(value: dt.datetime | None) -> pd.Timestamp | None:
-    if value is None:
-        return None
-    stamp = pd.Timestamp(value)
-    return stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo else stamp
 
 
 def recommend_for_customer(
