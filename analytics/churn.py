@@ -339,11 +339,12 @@ def load_churn_model(settings: AnalyticsSettings, path: Path | None = None) -> C
 
 
 def churn_scores(session: Session, model: ChurnModel, *, as_of: dt.datetime | None = None,
-                 top: int = 3) -> list[ChurnScore]:
+                 top: int = 3, purchases: pd.DataFrame | None = None) -> list[ChurnScore]:
     """Churn probability in the model's horizon and the top reasons, for every customer with a
-    purchase before ``as_of`` (default: the end of the order data), riskiest first."""
+    purchase before ``as_of`` (default: the end of the order data), riskiest first.
+    ``purchases``: ``transactions(session, as_of)`` when the caller has already read them."""
     as_of = as_of or data_end(session)
-    return model.score(customer_features(session, as_of), top=top)
+    return model.score(customer_features(session, as_of, purchases=purchases), top=top)
 
 
 #: The spend that is at risk: what the customer bought in this many days before ``as_of``.
@@ -361,12 +362,15 @@ class AtRiskCustomer:
 
 
 def customers_to_save(session: Session, model: ChurnModel, *, as_of: dt.datetime | None = None,
-                      limit: int | None = 20, top: int = 3) -> list[AtRiskCustomer]:
+                      limit: int | None = 20, top: int = 3,
+                      purchases: pd.DataFrame | None = None) -> list[AtRiskCustomer]:
     """The ``limit`` (None: all) customers with the most value at risk (churn probability x
     their spend in the last year), largest first; customers without a purchase in that year
-    are left out."""
+    are left out. ``purchases``: ``transactions(session, as_of)`` when the caller has already
+    read them."""
     as_of = as_of or data_end(session)
-    purchases = transactions(session, as_of)
+    if purchases is None:
+        purchases = transactions(session, as_of)
     recent = purchases[purchases["placed_at"] >= pd.Timestamp(
         as_of - dt.timedelta(days=VALUE_WINDOW_DAYS))]
     spend = recent.groupby("customer")["amount"].sum()

@@ -341,10 +341,14 @@ def load_clv_model(settings: AnalyticsSettings, path: Path | None = None) -> Clv
 
 
 def clv_values(session: Session, model: ClvModel, *, as_of: dt.datetime | None = None,
-               annual_discount: float = ANNUAL_DISCOUNT) -> pd.DataFrame:
+               annual_discount: float = ANNUAL_DISCOUNT,
+               purchases: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per customer (public id) expected purchases, P(alive), expected spend and CLV over the
-    model's horizon, from the purchases before ``as_of`` (default: the end of the order data)."""
+    model's horizon, from the purchases before ``as_of`` (default: the end of the order data).
+    ``purchases``: ``transactions(session, as_of)`` when the caller has already read them."""
     as_of = as_of or data_end(session)
-    summary = rfm_summary(transactions(session, as_of), as_of - dt.timedelta(days=1))
+    if purchases is None:
+        purchases = transactions(session, as_of)
+    summary = rfm_summary(purchases, as_of - dt.timedelta(days=1))
     return predict_clv(summary, model.bgnbd, model.gamma_gamma,
                        horizon_weeks=model.horizon_weeks, annual_discount=annual_discount)

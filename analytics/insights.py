@@ -70,12 +70,19 @@ class InsightCache:
 
     def _build(self, session: Session, key: tuple[str, ...]) -> _Scores:
         scores = _Scores(key=key, built=time.monotonic())
+        try:  # the purchases every model below scores: read once for all of them
+            from analytics.rfm import data_end, transactions
+
+            as_of = data_end(session)
+            purchases = transactions(session, as_of)
+        except AnalyticsError:  # no orders yet: each part below is left out with its reason
+            as_of, purchases = None, None
         try:
-            from analytics.rfm import customer_features, data_end
+            from analytics.rfm import customer_features
             from analytics.segments import load_segment_model
 
             model = load_segment_model(self.settings)
-            features = customer_features(session, data_end(session))
+            features = customer_features(session, as_of or data_end(session), purchases=purchases)
             scores.segments = {str(k): str(v) for k, v in model.assign(features).items()}
         except (ImportError, AnalyticsError) as exc:
             log.info("customer insights without segments: %s", type(exc).__name__)
@@ -84,7 +91,8 @@ class InsightCache:
 
             churn = load_churn_model(self.settings)
             scores.churn = {s.customer: (round(s.probability, 3), [r.text for r in s.reasons])
-                            for s in churn_scores(session, churn, top=3)}
+                            for s in churn_scores(session, churn, top=3, as_of=as_of,
+                                                  purchases=purchases)}
         except (ImportError, AnalyticsError) as exc:
             log.info("customer insights without churn risk: %s", type(exc).__name__)
         try:
@@ -92,7 +100,7 @@ class InsightCache:
             from analytics.sales import main_currency
 
             clv = load_clv_model(self.settings)
-            values = clv_values(session, clv)["clv"].dropna()
+            values = clv_values(session, clv, as_of=as_of, purchases=purchases)["clv"].dropna()
             scores.clv = {str(k): round(float(v), 2) for k, v in values.items()}
             scores.clv_weeks = clv.horizon_weeks
             scores.currency = main_currency(session)

@@ -78,6 +78,13 @@ def customer_model_sections(session: Session, settings: AnalyticsSettings,
     sections = []
     unit = f" ({currency})" if (currency := main_currency(session)) else ""
     segments = None
+    try:  # the purchases the lifetime-value and churn sections score: read once for both
+        from analytics.rfm import data_end, transactions
+
+        as_of = data_end(session)
+        purchases = transactions(session, as_of)
+    except AnalyticsError:  # no orders yet: each section says so in its note
+        as_of, purchases = None, None
     try:
         from analytics.segments import load_segment_model
 
@@ -91,15 +98,16 @@ def customer_model_sections(session: Session, settings: AnalyticsSettings,
     except (ImportError, AnalyticsError) as exc:
         notes.append(f"Segments: {exc}")
     try:
-        sections.append(("Customer lifetime value", clv_section(session, settings, segments,
-                                                               currency)))
+        sections.append(("Customer lifetime value", clv_section(
+            session, settings, segments, currency, as_of=as_of, purchases=purchases)))
     except (ImportError, AnalyticsError) as exc:
         notes.append(f"Lifetime value: {exc}")
     try:
         from analytics.churn import customers_to_save, load_churn_model
 
         churn = load_churn_model(settings)
-        everyone = customers_to_save(session, churn, limit=None)
+        everyone = customers_to_save(session, churn, limit=None, as_of=as_of,
+                                     purchases=purchases)
         rows = [(c.customer, c.name, f"{c.probability:.0%}", f"{c.spend_last_year:,.2f}",
                  f"{c.value_at_risk:,.2f}", "; ".join(r.text for r in c.reasons))
                 for c in everyone[:20]]
@@ -117,16 +125,18 @@ def customer_model_sections(session: Session, settings: AnalyticsSettings,
 
 
 def clv_section(session: Session, settings: AnalyticsSettings, segments: Any,
-                currency: str | None, top: int = 10) -> str:
+                currency: str | None, top: int = 10, *, as_of: dt.datetime | None = None,
+                purchases: pd.DataFrame | None = None) -> str:
     """What today's customers are expected to spend in the model's horizon (BG/NBD + Gamma-Gamma
     from the last refresh, on today's purchases): the total, per segment when segments are
-    trained, the customers worth the most, and the holdout check that says how far to trust it."""
+    trained, the customers worth the most, and the holdout check that says how far to trust it.
+    ``purchases``: ``transactions(session, as_of)`` when the caller has already read them."""
     from analytics.clv import ANNUAL_DISCOUNT, clv_values, load_clv_model
     from analytics.rfm import customer_names
     from analytics.segments import assign_segments
 
     model = load_clv_model(settings)
-    values = clv_values(session, model).dropna(subset=["clv"])
+    values = clv_values(session, model, as_of=as_of, purchases=purchases).dropna(subset=["clv"])
     unit = f" ({currency})" if currency else ""
     months = round(model.horizon_weeks / 52 * 12)
     parts = [f"<p>Expected spend of today's {len(values):,} customers in the next {months} "
@@ -135,8 +145,8 @@ def clv_section(session: Session, settings: AnalyticsSettings, segments: Any,
              f"likelihood; discounted {ANNUAL_DISCOUNT:.0%} a year)."
              + _clv_checked(model.validation) + "</p>"]
     if segments is not None:
-        by_segment = (values["clv"].groupby(assign_segments(session, segments)).sum()
-                      .sort_values(ascending=False))
+        assigned = assign_segments(session, segments, as_of=as_of, purchases=purchases)
+        by_segment = values["clv"].groupby(assigned).sum().sort_values(ascending=False)
         parts.append(charts.horizontal_bars(
             [(str(name), round(float(v), 2)) for name, v in by_segment.items()],
             title=f"Expected spend, next {months} months, by segment{unit}"))

@@ -257,8 +257,10 @@ def load_segment_model(settings: AnalyticsSettings, path: Path | None = None) ->
                         silhouette=silhouette, path=artifact.path)
 
 
-def assign_segments(session: Session, model: SegmentModel, *,
-                    as_of: dt.datetime | None = None) -> pd.Series:
+def assign_segments(session: Session, model: SegmentModel, *, as_of: dt.datetime | None = None,
+                    purchases: pd.DataFrame | None = None) -> pd.Series:
     """Segment name per customer with a purchase before ``as_of`` (default: the end of the
-    order data); index: public id."""
-    return model.assign(customer_features(session, as_of or data_end(session)))
+    order data); index: public id. ``purchases``: ``transactions(session, as_of)`` when the
+    caller has already read them."""
+    return model.assign(customer_features(session, as_of or data_end(session),
+                                          purchases=purchases))
