@@ -1,7 +1,8 @@
 """The short summary an agent reads when a conversation is handed over.
 
-Built from the tracker: why the bot handed over (in words: "asked for a person"), whether the customer is verified, the order
-and amount in question, the open form, the recent intents and the last customer messages.
+Built from the tracker: why the bot handed over (in words: "asked for a person"), whether the
+customer is verified, the order and amount in question, the open form, the recent intents and
+the last customer messages.
 Email addresses and phone-like numbers (also IBANs, card numbers) are masked; no slot holding
 personal data (email, address, refund reason) is quoted.
 """

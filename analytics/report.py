@@ -72,9 +72,10 @@ def collect_report(session: Session, settings: AnalyticsSettings, *,
 
 
 def customer_model_sections(session: Session, settings: AnalyticsSettings,
-                            notes: list[str]) -> list[tuple[str, str]]:
-    """Segments and churn risk from the persisted models, when they have been trained; money
-    columns are headed with the shop's main currency (the models add amounts as one)."""
+                            notes: list[str], *, at_risk_link: str = "") -> list[tuple[str, str]]:
+    """Segments, lifetime value and churn risk from the persisted models, when they have been
+    trained; money columns are headed with the shop's main currency (the models add amounts as
+    one). ``at_risk_link``: trusted HTML under the churn table (the dashboard's CSV download)."""
     sections = []
     unit = f" ({currency})" if (currency := main_currency(session)) else ""
     segments = None
@@ -118,7 +119,7 @@ def customer_model_sections(session: Session, settings: AnalyticsSettings,
             "for over a year are not listed." + _churn_checked(churn.validation) + "</p>"
             + _risk_levels_charts(everyone, unit)
             + _table(["customer", "name", "risk", f"spend last year{unit}",
-                      f"value at risk{unit}", "top reasons"], rows)))
+                      f"value at risk{unit}", "top reasons"], rows) + at_risk_link))
     except (ImportError, AnalyticsError) as exc:
         notes.append(f"Churn: {exc}")
     return sections

@@ -49,6 +49,10 @@ PAGES = [("conversations", "/dashboard", "Conversations"),
 # trained snapshots (no period), the unanswered questions are counted over a period, not per day.
 CONTROLS = {"conversations": ("days", "freq"), "sales": ("days", "freq"), "customers": (),
             "gaps": ("days",)}
+#: Every customer at risk for a win-back campaign, linked under the customers page's top 20.
+AT_RISK_CSV = "/dashboard/customers/at-risk.csv"
+AT_RISK_LINK = (f'<p><a href="{AT_RISK_CSV}" download>Download every customer at risk (CSV)</a>'
+                "</p>")
 
 
 def _period(request: web.Request) -> tuple[int, dt.datetime, str]:
@@ -120,11 +124,9 @@ async def customers_page(request: web.Request) -> web.Response:
 
     def build(session):  # type: ignore[no-untyped-def]
         notes: list[str] = []
-        sections = customer_model_sections(session, settings, notes)
+        sections = customer_model_sections(session, settings, notes, at_risk_link=AT_RISK_LINK)
         sections.append(("Demand forecast", demand_section(session, settings, notes)))
-        html = "".join(f"<h2>{Markup.escape(title)}</h2>{body}"
-                       + (AT_RISK_LINK if title.startswith("Churn risk") else "")
-                       for title, body in sections)
+        html = "".join(f"<h2>{Markup.escape(title)}</h2>{body}" for title, body in sections)
         if notes:
             html += "<h2>Notes</h2><ul>" + "".join(
                 f"<li class='note'>{Markup.escape(n)}</li>" for n in notes) + "</ul>"
@@ -136,9 +138,6 @@ async def customers_page(request: web.Request) -> web.Response:
                          freq)
 
 
-AT_RISK_CSV = "/dashboard/customers/at-risk.csv"
-AT_RISK_LINK = (f'<p><a href="{AT_RISK_CSV}" download>Download every customer at risk (CSV)</a>'
-                "</p>")
 #: A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
