@@ -55,21 +55,35 @@ AT_RISK_LINK = (f'<p><a href="{AT_RISK_CSV}" download>Download every customer at
                 "</p>")
 
 
-def _period(request: web.Request) -> tuple[int, dt.datetime, str]:
-    raw_days = request.query.get("days", "30")
+#: ``days=all``: every order and conversation, however old (an imported history, say).
+ALL_DAYS = "all"
+PERIODS = [("7", "last 7 days"), ("30", "last 30 days"), ("90", "last 90 days"),
+           ("365", "last 365 days"), (ALL_DAYS, "everything")]
+
+
+def _period(request: web.Request) -> tuple[str, dt.datetime | None, str]:
+    """``days`` (as asked for, for the links), the period's start (None: everything), ``freq``."""
+    days = request.query.get("days", "30")
     freq = request.query.get("freq", "day")
-    try:
-        days = int(raw_days)
-    except ValueError:
-        raise BadRequest("days must be a whole number.") from None
-    if not 1 <= days <= MAX_DAYS:
-        raise BadRequest(f"days must be from 1 to {MAX_DAYS}.")
     if freq not in ("day", "week"):
         raise BadRequest("freq must be day or week.")
-    return days, dt.datetime.now(dt.UTC) - dt.timedelta(days=days), freq
+    if days == ALL_DAYS:
+        return days, None, freq
+    try:
+        count = int(days)
+    except ValueError:
+        raise BadRequest(f"days must be a whole number or {ALL_DAYS}.") from None
+    if not 1 <= count <= MAX_DAYS:
+        raise BadRequest(f"days must be from 1 to {MAX_DAYS}, or {ALL_DAYS}.")
+    return str(count), dt.datetime.now(dt.UTC) - dt.timedelta(days=count), freq
 
 
-async def _render(request: web.Request, page: str, title: str, body: str, days: int,
+def _span(since: dt.datetime | None) -> tuple[dt.datetime, dt.datetime] | None:
+    """The chart axis: the period asked for, or (everything) just the data's own range."""
+    return (since, dt.datetime.now(dt.UTC)) if since is not None else None
+
+
+async def _render(request: web.Request, page: str, title: str, body: str, days: str,
                   freq: str) -> web.Response:
     agent = await current_agent(request)
     settings = request.app[ANALYTICS_SETTINGS]
@@ -77,7 +91,7 @@ async def _render(request: web.Request, page: str, title: str, body: str, days: 
                                  lambda session: data_freshness(session, settings))
     return aiohttp_jinja2.render_template("dashboard.html", request, {
         "pages": PAGES, "page": page, "title": title, "body": Markup(body),  # noqa: S704 - built from escaped parts
-        "days": days, "freq": freq, "controls": CONTROLS[page], "agent": agent,
+        "days": days, "periods": PERIODS, "freq": freq, "controls": CONTROLS[page], "agent": agent,
         "conversations_at": _utc(fresh.conversations_at), "models_at": _utc(fresh.models_at),
     })
 
@@ -98,7 +112,7 @@ async def conversations_page(request: web.Request) -> web.Response:
         return conversation_section(conversation_kpis(session, since=since),
                                     kpis_over_time(session, freq=freq, since=since),
                                     intent_trend(session, freq=freq, since=since),
-                                    freq=freq, span=(since, dt.datetime.now(dt.UTC)))
+                                    freq=freq, span=_span(since))
 
     body = await in_transaction(request.app[SESSIONS], build)
     return await _render(request, "conversations", "Conversation KPIs", body, days, freq)
@@ -111,7 +125,7 @@ async def sales_page(request: web.Request) -> web.Response:
     def build(session):  # type: ignore[no-untyped-def]
         return sales_section(sales_summary(session, since=since),
                              revenue_over_time(session, freq=freq, since=since),
-                             freq=freq, span=(since, dt.datetime.now(dt.UTC)))
+                             freq=freq, span=_span(since))
 
     body = await in_transaction(request.app[SESSIONS], build)
     return await _render(request, "sales", "Sales", body, days, freq)
@@ -215,7 +229,7 @@ async def kpis_api(request: web.Request) -> web.Response:
     def build(session):  # type: ignore[no-untyped-def]
         kpis = conversation_kpis(session, since=since).as_dict()
         trend = kpis_over_time(session, freq=freq, since=since)
-        kpis["since"] = since.isoformat()
+        kpis["since"] = since.isoformat() if since else None
         kpis["until"] = None
         kpis["over_time"] = [{"period": str(i.date()), **{k: (None if v != v else v)
                                                           for k, v in row.items()}}

@@ -201,10 +201,33 @@ async def test_managers_download_every_customer_at_risk(models_dir, client, agen
 
 async def test_bad_period_is_a_clear_400(client, agent_client, models_dir) -> None:  # type: ignore[no-untyped-def]
     manager, _ = await agent_client("manager")
-    for query in ("days=abc", "days=0", "days=99999", "freq=hourly", "days=1e9"):
+    for query in ("days=abc", "days=everything", "days=0", "days=99999", "freq=hourly", "days=1e9"):
         response = await manager.get(f"/api/analytics/kpis?{query}")
         assert response.status == 400, query
         assert (await response.json())["error"] == "bad_request"
+
+
+async def test_everything_means_every_order_however_old(models_dir, client, agent_client, web_crm) -> None:  # type: ignore[no-untyped-def]
+    """An imported history (the public Online Retail data is from 2011) is older than any
+    number of days the period menu offers; ``days=all`` counts it, and is the menu's last item."""
+    engine = create_db_engine(web_crm)
+    upgrade_analytics(engine)
+    with write_transaction(create_session_factory(engine)) as session:
+        anna = make_customer(session, "C0000001")
+        make_order(session, anna, "10000001", placed_at=dt.datetime(2011, 3, 4, 10, tzinfo=dt.UTC))
+        make_order(session, anna, "10000002",
+                   placed_at=dt.datetime.now(dt.UTC) - dt.timedelta(days=2))
+    engine.dispose()
+    manager, _ = await agent_client("manager")
+    recent = await (await manager.get("/api/analytics/sales?days=3650")).json()
+    everything = await (await manager.get("/api/analytics/sales?days=all")).json()
+    assert (recent["orders"], everything["orders"]) == (1, 2)
+    assert everything["revenue_cents"] == 2 * 10000
+    assert (await (await manager.get("/api/analytics/kpis?days=all")).json())["since"] is None
+    page = await (await manager.get("/dashboard/sales?days=all&freq=week")).text()
+    assert "200.00 EUR" in page and "<svg" in page
+    assert '<option value="all" selected>everything</option>' in page
+    assert 'href="/dashboard?days=all&amp;freq=week"' in page  # the other pages keep the period
 
 
 async def test_unanswered_questions_page(models_dir, client, agent_client, web_crm) -> None:  # type: ignore[no-untyped-def]
