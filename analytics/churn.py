@@ -181,17 +181,19 @@ def _reason(feature: str, value: float) -> str:
     return texts.get(feature, f"{feature} = {value:g}")
 
 
-def _fold_implied(parts: pd.Series, values: pd.Series) -> pd.Series:
-    """``parts`` (one customer's contributions) with each order count the recency implies
+def _fold_implied(parts: pd.DataFrame, values: pd.DataFrame) -> pd.DataFrame:
+    """``parts`` (contributions, a row per customer) with each order count the recency implies
     folded into the recency's contribution."""
-    if "recency_days" not in parts.index:
+    if "recency_days" not in parts.columns:
         return parts
     parts = parts.copy()
     for feature, days in IMPLIED_BY_RECENCY.items():
-        if (feature in parts.index and values[feature] == 0
-                and values["recency_days"] >= days and parts[feature] > 0):
-            parts["recency_days"] += parts[feature]
-            parts[feature] = 0.0
+        if feature not in parts.columns:
+            continue
+        implied = ((values[feature] == 0) & (values["recency_days"] >= days)
+                   & (parts[feature] > 0))
+        parts.loc[implied, "recency_days"] += parts.loc[implied, feature]
+        parts.loc[implied, feature] = 0.0
     return parts
 
 
@@ -242,13 +244,17 @@ class ChurnModel:
                         strict=True))
         sensible = [c for c in parts.columns
                     if np.sign(coef[c]) == RISK_DIRECTION.get(c, np.sign(coef[c]))]
-        parts = parts[sensible]
+        parts = _fold_implied(parts[sensible], frame)
+        names = list(parts.columns)
+        weights = parts.to_numpy()
+        values = frame[names].to_numpy()
+        # Each row's largest contributions first (stable: ties keep the column order).
+        order = np.argsort(-weights, axis=1, kind="stable")[:, :top]
         out = []
-        for (customer, row), p in zip(parts.iterrows(), proba, strict=True):
-            row = _fold_implied(row, frame.loc[customer])
-            top_parts = row[row > MIN_REASON_WEIGHT].sort_values(ascending=False).head(top)
-            reasons = tuple(ChurnReason(f, _reason(f, float(frame.at[customer, f])), float(w))
-                            for f, w in top_parts.items())
+        for i, (customer, p) in enumerate(zip(parts.index, proba, strict=True)):
+            reasons = tuple(
+                ChurnReason(names[j], _reason(names[j], float(values[i, j])), float(weights[i, j]))
+                for j in order[i] if weights[i, j] > MIN_REASON_WEIGHT)
             out.append(ChurnScore(customer=str(customer), probability=float(p), reasons=reasons))
         return sorted(out, key=lambda s: (-s.probability, s.customer))
 
@@ -374,12 +380,12 @@ def customers_to_save(session: Session, model: ChurnModel, *, as_of: dt.datetime
     recent = purchases[purchases["placed_at"] >= pd.Timestamp(
         as_of - dt.timedelta(days=VALUE_WINDOW_DAYS))]
     spend = recent.groupby("customer")["amount"].sum()
-    spend = spend[spend > 0]
+    spend = {str(c): float(v) for c, v in spend[spend > 0].items()}
     features = customer_features(session, as_of, purchases=purchases)
-    scores = [s for s in model.score(features, top=top) if s.customer in spend.index]
+    scores = [s for s in model.score(features, top=top) if s.customer in spend]
     ranked = sorted(scores, key=lambda s: (-s.probability * spend[s.customer], s.customer))[:limit]
     names = customer_names(session, [s.customer for s in ranked])
     return [AtRiskCustomer(customer=s.customer, name=names.get(s.customer, s.customer),
-                           probability=s.probability, spend_last_year=float(spend[s.customer]),
-                           value_at_risk=float(s.probability * spend[s.customer]),
+                           probability=s.probability, spend_last_year=spend[s.customer],
+                           value_at_risk=s.probability * spend[s.customer],
                            reasons=s.reasons) for s in ranked]
