@@ -33,10 +33,9 @@ from analytics import (
     Recommendation,
     best_sellers,
     latest_artifact_path,
-    load_recommender,
     recommend_for_customer,
 )
-from analytics.recommend import ARTIFACT_NAME, fit_from_crm
+from analytics.recommend import ARTIFACT_NAME, fit_from_crm, newest_saved_recommender
 
 log = logging.getLogger(__name__)
 
@@ -90,18 +89,10 @@ def recommender(context: ActionContext) -> PurchaseRecommender:
         cached = _models.get(context)
         if cached is not None and cached.path == latest:
             return cached.model
-        model: PurchaseRecommender | None = None
-        if latest is not None:
-            try:
-                loaded = load_recommender(latest).model
-            except AnalyticsError as exc:
-                log.warning("cannot load the saved recommender (%s); fitting from the CRM",
-                            type(exc).__name__)
-            else:
-                if isinstance(loaded, PurchaseRecommender):
-                    model = loaded
-                    log.info("recommender loaded from %s", latest.name)
-        if model is None:
+        latest, model = newest_saved_recommender(directory)
+        if model is not None:
+            log.info("recommender loaded from %s", latest.name)
+        else:
             with read_transaction(context.sessions) as session:
                 model = fit_from_crm(session, as_of=context.now())
             log.info("recommender fitted from the CRM (no usable saved model)")

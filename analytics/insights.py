@@ -3,10 +3,11 @@ churn risk with its reasons, predicted lifetime value, and product recommendatio
 
 ``customer_insights(session, customer_public_id)`` is the hook the web gateway calls (it finds
 it as ``analytics.customer_insights``). It uses the persisted segment, churn and lifetime-value
-models (trained by ``crmbot analytics refresh``) and the purchase recommender fitted on the
-CRM. Scoring every customer is done once and kept for ``CACHE_SECONDS`` (and until a newer
-model is written), so a request costs a dictionary look-up. A part whose model is missing is
-left out; the panel then shows the CRM data only.
+models and the purchase recommender (trained by ``crmbot analytics refresh``; the recommender
+is fitted on the CRM when none is saved). Every customer is scored once and kept until a newer
+model is written, rebuilt in the background every ``CACHE_SECONDS`` (``InsightCache``), so a
+request costs a dictionary look-up. A part whose model is missing is left out; the panel then
+shows the CRM data only.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from analytics.churn import risk_level
@@ -44,13 +46,16 @@ class _Scores:
 
 
 class InsightCache:
-    """Scores of every customer, rebuilt when stale or when a model file changed."""
+    """Scores of every customer: built on first use and when a model file changed (the request
+    waits); older than ``ttl`` they are still served while a background thread rebuilds them,
+    so no agent waits for the periodic rebuild."""
 
     def __init__(self, settings: AnalyticsSettings, ttl: float = CACHE_SECONDS) -> None:
         self.settings = settings
         self.ttl = ttl
         self._lock = threading.Lock()
         self._scores: _Scores | None = None
+        self._rebuilding: threading.Thread | None = None
 
     def _model_key(self) -> tuple[str, ...]:
         directory = self.settings.artifacts_dir
@@ -60,13 +65,47 @@ class InsightCache:
 
     def scores(self, session: Session) -> _Scores:
         # Per database too: one process may serve (or test) several.
-        key = (session.get_bind().url.render_as_string(hide_password=True), *self._model_key())
-        with self._lock:
+        bind = session.get_bind()
+        key = (bind.engine.url.render_as_string(hide_password=True), *self._model_key())
+        current = self._scores
+        if current is not None and current.key == key:
+            if time.monotonic() - current.built > self.ttl:
+                if isinstance(bind, Engine):
+                    self._rebuild_in_background(bind, key)
+                else:  # a connection belongs to its caller's thread: rebuild here
+                    with self._lock:
+                        self._scores = current = self._build(session, key)
+            return current
+        with self._lock:  # another database or a new model: these scores are wrong, not old
             current = self._scores
-            if current is None or current.key != key or time.monotonic() - current.built > self.ttl:
+            if current is None or current.key != key:
                 current = self._build(session, key)
                 self._scores = current
             return current
+
+    def _rebuild_in_background(self, engine: Engine, key: tuple[str, ...]) -> None:
+        with self._lock:
+            if self._rebuilding is not None and self._rebuilding.is_alive():
+                return
+            self._rebuilding = threading.Thread(target=self._rebuild, args=(engine, key),
+                                                name="customer-insights", daemon=True)
+            self._rebuilding.start()
+
+    def _rebuild(self, engine: Engine, key: tuple[str, ...]) -> None:
+        try:
+            with Session(engine) as session:
+                scores = self._build(session, key)
+            with self._lock:
+                if self._scores is None or self._scores.key == key:  # not replaced meanwhile
+                    self._scores = scores
+        except Exception:  # noqa: BLE001 - the old scores stay; the next request tries again
+            log.exception("rebuilding the customer insights failed")
+
+    def wait_for_rebuild(self, timeout: float | None = None) -> None:
+        """Return once a background rebuild (if one is running) has finished."""
+        thread = self._rebuilding
+        if thread is not None:
+            thread.join(timeout)
 
     def _build(self, session: Session, key: tuple[str, ...]) -> _Scores:
         scores = _Scores(key=key, built=time.monotonic())
@@ -107,9 +146,17 @@ class InsightCache:
         except (ImportError, AnalyticsError) as exc:
             log.info("customer insights without lifetime value: %s", type(exc).__name__)
         try:
-            from analytics.recommend import fit_from_crm
+            from analytics.recommend import (
+                fit_from_crm,
+                newest_saved_recommender,
+                without_inactive,
+            )
 
-            scores.recommender = fit_from_crm(session)
+            # The one `crmbot analytics refresh` saved, as the bot's recommendations use;
+            # fitting on every order again costs seconds on a shop's history.
+            _, saved = newest_saved_recommender(self.settings.artifacts_dir)
+            scores.recommender = (fit_from_crm(session) if saved is None
+                                  else without_inactive(session, saved))
         except (ImportError, AnalyticsError) as exc:
             log.info("customer insights without recommendations: %s", type(exc).__name__)
         log.info("customer insights rebuilt: %s segments, %s churn scores",

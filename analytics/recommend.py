@@ -246,6 +246,11 @@ def fit_from_crm(session: Session, *, as_of: dt.datetime | None = None,
     frame = transactions_from_crm(session, until=as_of) if frame is None else frame
     model = PurchaseRecommender(**params).fit(
         frame, as_of=None if as_of is None else naive_utc(as_of))
+    return without_inactive(session, model)
+
+
+def without_inactive(session: Session, model: PurchaseRecommender) -> PurchaseRecommender:
+    """``model`` never recommending the products the CRM no longer sells (as of now)."""
     inactive = session.scalars(select(Product.sku).where(Product.active.is_(False))).all()
     return model.exclude(inactive)
 
@@ -365,6 +370,28 @@ def load_recommender(path: Any) -> Any:
     from analytics.artifacts import load_artifact
 
     return load_artifact(path, trusted=TRUSTED_TYPES)
+
+
+def newest_saved_recommender(directory: Any) -> tuple[Any, PurchaseRecommender | None]:
+    """The newest ``recommendations-<date>.skops`` in ``directory`` (saved by ``crmbot analytics
+    refresh``) and the recommender in it: ``(None, None)`` when none is saved, ``(path, None)``
+    when it cannot be loaded (logged). A fit from the CRM is the caller's fallback."""
+    from analytics.artifacts import latest_artifact_path
+    from analytics.errors import AnalyticsError
+
+    try:
+        path = latest_artifact_path(directory, ARTIFACT_NAME)
+    except AnalyticsError:
+        return None, None
+    try:
+        loaded = load_recommender(path).model
+    except AnalyticsError as exc:
+        log.warning("cannot load the saved recommender %s (%s)", path.name, type(exc).__name__)
+        return path, None
+    if not isinstance(loaded, PurchaseRecommender):
+        log.warning("%s holds a %s, not a recommender", path.name, type(loaded).__name__)
+        return path, None
+    return path, loaded
 
 
 def train_recommender(session: Session, settings: Any, *,

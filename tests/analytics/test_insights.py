@@ -5,18 +5,20 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from analytics import AnalyticsSettings
 from analytics.churn import risk_level
 from analytics.insights import InsightCache, customer_insights
+from analytics.recommend import newest_saved_recommender
 from analytics.refresh import refresh
 from analytics.report import customer_model_sections
 from analytics.segments import load_segment_model
 from crm_connector import CrmSettings, create_db_engine, create_session_factory, read_transaction
-from crm_connector import upgrade_schema
+from crm_connector import upgrade_schema, write_transaction
 from crm_connector.demo import DemoConfig, seed_demo_data
-from crm_connector.models import Customer, SalesOrder
+from crm_connector.models import Customer, Product, SalesOrder
+from tests.crm_connector.factories import make_customer, make_order
 
 
 def test_panel_shows_what_the_trained_models_say(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -84,4 +86,48 @@ def test_panel_shows_what_the_trained_models_say(tmp_path) -> None:  # type: ign
     assert "<th>expected spend (EUR)</th>" in clv and clv.count("<tr>") == 11  # header + 10
     assert re.search(r"Checked on later data \(forward in time: fitted at \d{4}-\d\d-\d\d, "
                      r"scored at \d{4}-\d\d-\d\d\): ROC-AUC 0\.\d\d", churn), churn
+    engine.dispose()
+
+
+def test_old_scores_are_served_while_a_background_thread_rebuilds_them(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """No agent waits for the periodic rebuild: past the cache's age the panel gets the old
+    scores at once, and the next request sees the rebuilt ones (with a customer added since)."""
+    crm = CrmSettings(database_url=f"sqlite:///{tmp_path / 'crm.sqlite'}")
+    engine = create_db_engine(crm)
+    upgrade_schema(engine)
+    sessions = create_session_factory(engine)
+    with sessions.begin() as session:
+        seed_demo_data(session, DemoConfig(as_of=dt.date(2026, 11, 22), customers=120,
+                                           products=60, orders=800))
+    settings = AnalyticsSettings(artifacts_dir=tmp_path / "models", redaction_key="k")
+    steps = refresh(crm, settings, only=["churn", "recommendations"]).steps
+    assert [s.status for s in steps] == ["done", "done"]
+    _, saved = newest_saved_recommender(settings.artifacts_dir)
+    cache = InsightCache(settings, ttl=3600)
+    with read_transaction(sessions) as session:
+        first = cache.scores(session)
+    assert first.churn and "C9000001" not in first.churn
+    with write_transaction(sessions) as session:
+        newcomer = make_customer(session, "C9000001", email="new.comer@example.com")
+        last = session.scalar(select(func.max(SalesOrder.placed_at)))
+        make_order(session, newcomer, "19000001", placed_at=last - dt.timedelta(days=1))
+        best = saved.best_sellers(1)[0].code
+        session.scalar(select(Product).where(Product.sku == best)).active = False  # withdrawn
+
+    cache.ttl = 0.0  # from now on every score is too old
+    with read_transaction(sessions) as session:
+        served = cache.scores(session)
+    assert served is first  # at once, not after a rebuild
+    cache.wait_for_rebuild(timeout=120)
+    with read_transaction(sessions) as session:
+        rebuilt = cache.scores(session)
+        panel = customer_insights(session, "C9000001", cache=cache)
+    assert rebuilt is not first and "C9000001" in rebuilt.churn
+    # The recommender refresh saved, not a new fit on every order (which counts the newcomer's),
+    # minus what the shop no longer sells.
+    assert rebuilt.recommender.n_events_ == saved.n_events_
+    assert best not in {r["code"] for r in panel["recommendations"]}
+    assert best not in {r.code for r in rebuilt.recommender.best_sellers(5)}
+    assert 0.0 <= panel["churn_risk"] <= 1.0
+    cache.wait_for_rebuild(timeout=120)
     engine.dispose()
