@@ -22,7 +22,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from analytics.errors import InvalidInputData
@@ -88,43 +88,47 @@ def _check_period(since: dt.datetime | None, until: dt.datetime | None) -> None:
         raise InvalidInputData("the KPI period ends before it starts")
 
 
-def conversations_frame(session: Session, since: dt.datetime | None = None,
-                        until: dt.datetime | None = None) -> pd.DataFrame:
-    """One row per conversation with at least one customer message, started in the period."""
-    _check_period(since, until)
-    query = select(Conversation).where(Conversation.user_turns > 0)
+#: The columns of ``conversations_frame``.
+CONVERSATION_COLUMNS = ("id", "started_at", "resolution", "handed_off", "handoff_reason",
+                        "main_intent", "user_turns", "fallback_turns", "faq_asked",
+                        "faq_answered", "first_response_seconds", "resolution_seconds",
+                        "agent_first_response_seconds", "agent_id")
+
+
+def _in_period(query: Select, since: dt.datetime | None,  # type: ignore[type-arg]
+               until: dt.datetime | None) -> Select:  # type: ignore[type-arg]
+    """``query`` (which selects from or joins ``Conversation``) kept to the conversations with
+    at least one customer message started in ``[since, until)``: a join, not a list of ids,
+    so a year of conversations stays one query (SQLite allows 32,766 parameters)."""
+    query = query.where(Conversation.user_turns > 0)
     if since is not None:
         query = query.where(Conversation.started_at >= since)
     if until is not None:
         query = query.where(Conversation.started_at < until)
-    rows = [
-        {"id": c.id, "started_at": c.started_at, "resolution": c.resolution,
-         "handed_off": c.handed_off, "handoff_reason": c.handoff_reason,
-         "main_intent": c.main_intent, "user_turns": c.user_turns,
-         "fallback_turns": c.fallback_turns, "faq_asked": c.faq_asked,
-         "faq_answered": c.faq_answered, "first_response_seconds": c.first_response_seconds,
-         "resolution_seconds": c.resolution_seconds,
-         "agent_first_response_seconds": c.agent_first_response_seconds, "agent_id": c.agent_id}
-        for c in session.scalars(query)
-    ]
-    columns = ["id", "started_at", "resolution", "handed_off", "handoff_reason", "main_intent",
-               "user_turns", "fallback_turns", "faq_asked", "faq_answered",
-               "first_response_seconds", "resolution_seconds", "agent_first_response_seconds",
-               "agent_id"]
-    frame = pd.DataFrame(rows, columns=columns)
+    return query
+
+
+def conversations_frame(session: Session, since: dt.datetime | None = None,
+                        until: dt.datetime | None = None) -> pd.DataFrame:
+    """One row per conversation with at least one customer message, started in the period."""
+    _check_period(since, until)
+    query = _in_period(select(*(getattr(Conversation, c) for c in CONVERSATION_COLUMNS)),
+                       since, until)
+    frame = pd.DataFrame([tuple(r) for r in session.execute(query)],
+                         columns=list(CONVERSATION_COLUMNS))
     frame["started_at"] = pd.to_datetime(frame["started_at"], utc=True)
     return frame
 
 
-def turns_frame(session: Session, conversation_ids: list[int]) -> pd.DataFrame:
+def turns_frame(session: Session, since: dt.datetime | None = None,
+                until: dt.datetime | None = None) -> pd.DataFrame:
+    """The customer messages of ``conversations_frame``'s conversations."""
     columns = ["conversation_id", "sent_at", "intent", "is_fallback", "faq_asked", "faq_answered"]
-    if not conversation_ids:
-        return pd.DataFrame(columns=columns)
-    rows = session.execute(
-        select(Turn.conversation_id, Turn.sent_at, Turn.intent, Turn.is_fallback,
-               Turn.faq_asked, Turn.faq_answered)
-        .where(Turn.conversation_id.in_(conversation_ids))).all()
-    frame = pd.DataFrame([tuple(r) for r in rows], columns=columns)
+    query = (select(Turn.conversation_id, Turn.sent_at, Turn.intent, Turn.is_fallback,
+                    Turn.faq_asked, Turn.faq_answered)
+             .join(Conversation, Conversation.id == Turn.conversation_id))
+    frame = pd.DataFrame([tuple(r) for r in session.execute(_in_period(query, since, until))],
+                         columns=columns)
     frame["sent_at"] = pd.to_datetime(frame["sent_at"], utc=True)
     return frame
 
@@ -133,8 +137,7 @@ def conversation_kpis(session: Session, *, since: dt.datetime | None = None,
                       until: dt.datetime | None = None, top: int = 10) -> ConversationKpis:
     """The KPIs of conversations started in ``[since, until)`` (all when not given)."""
     conversations = conversations_frame(session, since, until)
-    ids = [int(i) for i in conversations["id"]]
-    turns = turns_frame(session, ids)
+    turns = turns_frame(session, since, until)
     n = len(conversations)
     counts = conversations["resolution"].value_counts()
     handed = int(conversations["handed_off"].sum()) if n else 0
@@ -156,8 +159,8 @@ def conversation_kpis(session: Session, *, since: dt.datetime | None = None,
         customer_messages=len(turns), fallback_messages=fallbacks,
         fallback_rate=_ratio(fallbacks, len(turns)), top_intents=top_intents,
         faq_questions=faq_q, faq_answered=faq_a, faq_answer_rate=_ratio(faq_a, faq_q),
-        rating_by_intent=_ratings(session, ids, by="intent"),
-        rating_by_agent=_ratings(session, ids, by="agent"),
+        rating_by_intent=_ratings(session, since, until, by="intent"),
+        rating_by_agent=_ratings(session, since, until, by="agent"),
         median_first_response_seconds=_median(conversations["first_response_seconds"]),
         median_resolution_seconds=_median(conversations["resolution_seconds"]),
         median_agent_first_response_seconds=_median(
@@ -165,11 +168,11 @@ def conversation_kpis(session: Session, *, since: dt.datetime | None = None,
     )
 
 
-def _ratings(session: Session, ids: list[int], *, by: str) -> list[RatingStat]:
-    if not ids:
-        return []
-    rows = session.execute(select(Rating.intent, Rating.agent_id, Rating.score)
-                           .where(Rating.conversation_id.in_(ids))).all()
+def _ratings(session: Session, since: dt.datetime | None, until: dt.datetime | None, *,
+             by: str) -> list[RatingStat]:
+    rows = session.execute(_in_period(
+        select(Rating.intent, Rating.agent_id, Rating.score)
+        .join(Conversation, Conversation.id == Rating.conversation_id), since, until)).all()
     if not rows:
         return []
     frame = pd.DataFrame([tuple(r) for r in rows], columns=["intent", "agent_id", "score"])
@@ -189,8 +192,8 @@ def intent_trend(session: Session, *, freq: str = "day", since: dt.datetime | No
                  until: dt.datetime | None = None, top: int = 5) -> pd.DataFrame:
     """Customer messages per period (rows) for the ``top`` intents (columns) plus ``other``."""
     rule = _rule(freq)
-    conversations = conversations_frame(session, since, until)
-    turns = turns_frame(session, [int(i) for i in conversations["id"]])
+    _check_period(since, until)
+    turns = turns_frame(session, since, until)
     if turns.empty:
         return pd.DataFrame()
     turns = turns.dropna(subset=["intent"])
