@@ -28,10 +28,13 @@ UNKNOWN = ["do you sell gift cards?", "can I buy a gift voucher", "student disco
            "can I collect points when I buy", "my cat ate the parcel", "asdfgh"]
 
 
-def events(conversations: int, seed: int) -> list[dict[str, object]]:
+def events(conversations: int, seed: int, start: float = 1_790_000_000.0,
+           ) -> list[dict[str, object]]:
+    """Tracker-store rows of ``conversations`` conversations, one every 10-120 s (65 s on
+    average) from ``start`` (a Unix time)."""
     rng = random.Random(seed)
     rows: list[dict[str, object]] = []
-    clock = 1_790_000_000.0
+    clock = start
     for n in range(conversations):
         sender = f"bench-{n}"
         kind = rng.choices(["faq", "order", "fallback", "handoff"], [5, 3, 2, 1])[0]
