@@ -255,3 +255,27 @@ def test_first_response_is_what_the_customer_waited_when_the_gateway_has_the_mes
     assert result.conversations_updated == 1  # the widget's conversation only
     assert first == {"widget": pytest.approx(2.25), "rest": pytest.approx(0.5)}
     assert kpis.median_first_response_seconds == pytest.approx((2.25 + 0.5) / 2)
+
+
+def test_kpis_of_a_big_period_are_one_query_not_a_list_of_ids(engine, migrated) -> None:  # type: ignore[no-untyped-def]
+    """70,000 conversations: more bind parameters than psycopg sends in one statement (65,535)
+    or a default SQLite build takes (32,766; Debian's 250,000), which a list of conversation
+    ids would need: the PostgreSQL case failed so before."""
+    n = 70_000
+    start = NOW - dt.timedelta(days=365)
+    with engine.begin() as conn:
+        conn.execute(Conversation.__table__.insert(), [
+            {"id": i + 1, "sender_id": f"big-{i}", "started_at": start + dt.timedelta(minutes=7 * i),
+             "last_event_at": start + dt.timedelta(minutes=7 * i), "user_turns": 1,
+             "fallback_turns": int(i % 10 == 0), "handed_off": i % 4 == 0,
+             "resolution": "handed_off" if i % 4 == 0 else "contained"} for i in range(n)])
+        conn.execute(Turn.__table__.insert(), [
+            {"conversation_id": i + 1, "source": "tracker", "source_event_id": i + 1,
+             "sent_at": start + dt.timedelta(minutes=7 * i), "intent": "ask_faq",
+             "is_fallback": i % 10 == 0} for i in range(n)])
+    with read_transaction(migrated) as session:
+        kpis = conversation_kpis(session)
+        recent = conversation_kpis(session, since=start + dt.timedelta(minutes=7 * (n - 100)))
+    assert (kpis.conversations, kpis.customer_messages, kpis.handed_off) == (n, n, n // 4)
+    assert kpis.fallback_messages == n // 10 and kpis.top_intents == [("ask_faq", n)]
+    assert (recent.conversations, recent.customer_messages) == (100, 100)
