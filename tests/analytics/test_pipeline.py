@@ -263,19 +263,19 @@ def test_kpis_of_a_big_period_are_one_query_not_a_list_of_ids(engine, migrated) 
     ids would need: the PostgreSQL case failed so before."""
     n = 70_000
     start = NOW - dt.timedelta(days=365)
+    at = [start + dt.timedelta(minutes=7 * i) for i in range(n)]
     with engine.begin() as conn:
         conn.execute(Conversation.__table__.insert(), [
-            {"id": i + 1, "sender_id": f"big-{i}", "started_at": start + dt.timedelta(minutes=7 * i),
-             "last_event_at": start + dt.timedelta(minutes=7 * i), "user_turns": 1,
-             "fallback_turns": int(i % 10 == 0), "handed_off": i % 4 == 0,
+            {"id": i + 1, "sender_id": f"big-{i}", "started_at": at[i], "last_event_at": at[i],
+             "user_turns": 1, "fallback_turns": int(i % 10 == 0), "handed_off": i % 4 == 0,
              "resolution": "handed_off" if i % 4 == 0 else "contained"} for i in range(n)])
         conn.execute(Turn.__table__.insert(), [
             {"conversation_id": i + 1, "source": "tracker", "source_event_id": i + 1,
-             "sent_at": start + dt.timedelta(minutes=7 * i), "intent": "ask_faq",
-             "is_fallback": i % 10 == 0} for i in range(n)])
+             "sent_at": at[i], "intent": "ask_faq", "is_fallback": i % 10 == 0}
+            for i in range(n)])
     with read_transaction(migrated) as session:
         kpis = conversation_kpis(session)
-        recent = conversation_kpis(session, since=start + dt.timedelta(minutes=7 * (n - 100)))
+        recent = conversation_kpis(session, since=at[n - 100])
     assert (kpis.conversations, kpis.customer_messages, kpis.handed_off) == (n, n, n // 4)
     assert kpis.fallback_messages == n // 10 and kpis.top_intents == [("ask_faq", n)]
     assert (recent.conversations, recent.customer_messages) == (100, 100)
