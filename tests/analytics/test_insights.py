@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+import pytest
 from sqlalchemy import func, select
 
 from analytics import AnalyticsSettings
@@ -21,7 +22,10 @@ from crm_connector.models import Customer, Product, SalesOrder
 from tests.crm_connector.factories import make_customer, make_order
 
 
-def test_panel_shows_what_the_trained_models_say(tmp_path) -> None:  # type: ignore[no-untyped-def]
+@pytest.fixture
+def demo_crm(tmp_path):  # type: ignore[no-untyped-def]
+    """A small seeded SQLite CRM (120 customers, 800 orders) and where its models go; the
+    engine is disposed of afterwards."""
     crm = CrmSettings(database_url=f"sqlite:///{tmp_path / 'crm.sqlite'}")
     engine = create_db_engine(crm)
     upgrade_schema(engine)
@@ -30,6 +34,12 @@ def test_panel_shows_what_the_trained_models_say(tmp_path) -> None:  # type: ign
         seed_demo_data(session, DemoConfig(as_of=dt.date(2026, 11, 22), customers=120,
                                            products=60, orders=800))
     settings = AnalyticsSettings(artifacts_dir=tmp_path / "models", redaction_key="k")
+    yield crm, sessions, settings
+    engine.dispose()
+
+
+def test_panel_shows_what_the_trained_models_say(demo_crm) -> None:  # type: ignore[no-untyped-def]
+    crm, sessions, settings = demo_crm
     cache = InsightCache(settings)
     with read_transaction(sessions) as session:
         buyer = session.scalar(select(Customer.public_id).join(SalesOrder)
@@ -86,20 +96,12 @@ def test_panel_shows_what_the_trained_models_say(tmp_path) -> None:  # type: ign
     assert "<th>expected spend (EUR)</th>" in clv and clv.count("<tr>") == 11  # header + 10
     assert re.search(r"Checked on later data \(forward in time: fitted at \d{4}-\d\d-\d\d, "
                      r"scored at \d{4}-\d\d-\d\d\): ROC-AUC 0\.\d\d", churn), churn
-    engine.dispose()
 
 
-def test_old_scores_are_served_while_a_background_thread_rebuilds_them(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_old_scores_are_served_while_a_background_thread_rebuilds_them(demo_crm) -> None:  # type: ignore[no-untyped-def]
     """No agent waits for the periodic rebuild: past the cache's age the panel gets the old
     scores at once, and the next request sees the rebuilt ones (with a customer added since)."""
-    crm = CrmSettings(database_url=f"sqlite:///{tmp_path / 'crm.sqlite'}")
-    engine = create_db_engine(crm)
-    upgrade_schema(engine)
-    sessions = create_session_factory(engine)
-    with sessions.begin() as session:
-        seed_demo_data(session, DemoConfig(as_of=dt.date(2026, 11, 22), customers=120,
-                                           products=60, orders=800))
-    settings = AnalyticsSettings(artifacts_dir=tmp_path / "models", redaction_key="k")
+    crm, sessions, settings = demo_crm
     steps = refresh(crm, settings, only=["churn", "recommendations"]).steps
     assert [s.status for s in steps] == ["done", "done"]
     _, saved = newest_saved_recommender(settings.artifacts_dir)
@@ -130,4 +132,3 @@ def test_old_scores_are_served_while_a_background_thread_rebuilds_them(tmp_path)
     assert best not in {r.code for r in rebuilt.recommender.best_sellers(5)}
     assert 0.0 <= panel["churn_risk"] <= 1.0
     cache.wait_for_rebuild(timeout=120)
-    engine.dispose()
