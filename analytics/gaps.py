@@ -14,7 +14,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-from collections import Counter
+import threading
+from collections import Counter, OrderedDict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +34,12 @@ _QUESTION = re.compile(
     r"\?\s*$|^(how|what|when|where|which|who|why|can|could|do|does|did|is|are|will|would|"
     r"should|may|have|has)\b", re.I)
 MAX_MESSAGES = 20_000
+#: Distinct texts grouped in one mining, the most frequent first (ties: the newest). Average
+#: linkage compares every pair: 5,000 texts took 2.6 s and 20,000 would need 1.6 GB for the
+#: distances alone (benchmarks/README.md, "Dashboard and customer panel latency").
+MAX_GROUPED = 3_000
+#: Vectors a ``CachedEmbedder`` keeps (384 float32 each: 50,000 are 77 MB).
+CACHED_VECTORS = 50_000
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,50 @@ class GapSuggestion:
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+class GapSuggestions(list[GapSuggestion]):
+    """The suggestions, largest first, and how many distinct texts there were (``distinct``)
+    and were grouped (``grouped``: at most ``MAX_GROUPED``)."""
+
+    def __init__(self, suggestions: Iterable[GapSuggestion] = (), *, distinct: int = 0,
+                 grouped: int = 0) -> None:
+        super().__init__(suggestions)
+        self.distinct = distinct
+        self.grouped = grouped
+
+
+class CachedEmbedder:
+    """An embedder that keeps the vectors of the texts it has embedded (the last
+    ``max_entries`` used), so mining the same unanswered messages again embeds only the new
+    ones. Safe to share between threads."""
+
+    def __init__(self, embedder: Any, max_entries: int = CACHED_VECTORS) -> None:
+        self.embedder = embedder
+        self.max_entries = max_entries
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def warm_up(self) -> CachedEmbedder:
+        self.embedder.warm_up()
+        return self
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return self.embedder.encode([])
+        with self._lock:
+            known = {t: self._vectors[t] for t in texts if t in self._vectors}
+            for text in known:
+                self._vectors.move_to_end(text)
+        missing = [t for t in dict.fromkeys(texts) if t not in known]
+        if missing:
+            fresh = dict(zip(missing, self.embedder.encode(missing), strict=True))
+            known.update(fresh)
+            with self._lock:
+                self._vectors.update(fresh)
+                while len(self._vectors) > self.max_entries:
+                    self._vectors.popitem(last=False)
+        return np.stack([known[t] for t in texts])
 
 
 @dataclass(frozen=True)
@@ -70,15 +122,21 @@ def unanswered_messages(session: Session, settings: AnalyticsSettings, *,
 
 
 def suggest_gaps(candidates: list[Candidate], embedder: Any, *, distance_threshold: float = 0.55,
-                 min_count: int = 2, max_examples: int = 5) -> list[GapSuggestion]:
-    """Cluster ``candidates`` (see the module docstring); largest groups first.
+                 min_count: int = 2, max_examples: int = 5,
+                 max_grouped: int = MAX_GROUPED) -> GapSuggestions:
+    """Cluster ``candidates`` (see the module docstring); largest groups first. Of more than
+    ``max_grouped`` distinct texts the most frequent are grouped (ties: the earlier candidates,
+    the newest from ``unanswered_messages``).
 
-    ``embedder`` is a ``knowledge.Embedder`` (anything with ``encode(texts) -> unit vectors``).
+    ``embedder`` is a ``knowledge.Embedder`` (anything with ``encode(texts) -> unit vectors``,
+    such as a ``CachedEmbedder``).
     """
     if not 0 < distance_threshold < 2:
         raise InvalidInputData("distance_threshold must be between 0 and 2 (cosine distance)")
     if min_count < 1:
         raise InvalidInputData("min_count must be at least 1")
+    if max_grouped < 1:
+        raise InvalidInputData("max_grouped must be at least 1")
     # The same text (case and spaces aside) is embedded once and weighted by how often it came.
     groups: dict[str, list[Candidate]] = {}
     for candidate in candidates:
@@ -86,8 +144,11 @@ def suggest_gaps(candidates: list[Candidate], embedder: Any, *, distance_thresho
         if key:
             groups.setdefault(key, []).append(candidate)
     if not groups:
-        return []
+        return GapSuggestions()
     keys = list(groups)
+    if len(keys) > max_grouped:  # the most frequent (a stable sort: the newest of equals)
+        kept = set(sorted(keys, key=lambda k: -len(groups[k]))[:max_grouped])
+        keys = [k for k in keys if k in kept]
     texts = [groups[k][0].text for k in keys]
     weights = np.array([len(groups[k]) for k in keys])
     vectors = embedder.encode(texts)
@@ -108,9 +169,9 @@ def suggest_gaps(candidates: list[Candidate], embedder: Any, *, distance_thresho
             kind="faq" if questions * 2 >= count else "intent", title=examples[0], count=count,
             examples=examples, intents=dict(intents.most_common())))
     suggestions.sort(key=lambda s: (-s.count, s.title))
-    log.info("unanswered questions: %s messages, %s suggestions", len(candidates),
-             len(suggestions))
-    return suggestions
+    log.info("unanswered questions: %s messages, %s distinct (%s grouped), %s suggestions",
+             len(candidates), len(groups), len(keys), len(suggestions))
+    return GapSuggestions(suggestions, distinct=len(groups), grouped=len(keys))
 
 
 def _cluster(vectors: np.ndarray, distance_threshold: float) -> np.ndarray:
@@ -125,7 +186,7 @@ def _cluster(vectors: np.ndarray, distance_threshold: float) -> np.ndarray:
 
 def find_gaps(session: Session, settings: AnalyticsSettings, embedder: Any, *,
               since: dt.datetime | None = None, until: dt.datetime | None = None,
-              max_examples: int = 5) -> list[GapSuggestion]:
+              max_examples: int = 5) -> GapSuggestions:
     """Suggestions from the unanswered messages in the analytics tables."""
     candidates = unanswered_messages(session, settings, since=since, until=until)
     return suggest_gaps(candidates, embedder, distance_threshold=settings.gap_distance_threshold,

@@ -329,7 +329,13 @@ def gaps_section(gaps: list[GapSuggestion] | None) -> str:
         return charts.no_data("mined questions")
     rows = [(g.kind.upper(), g.title, g.count, " | ".join(g.examples[1:4]))
             for g in gaps]
-    return _table(["suggest", "representative message", "messages", "more examples"], rows)
+    note = ""
+    distinct, grouped = getattr(gaps, "distinct", 0), getattr(gaps, "grouped", 0)
+    if grouped < distinct:
+        note = (f"<p class='note'>Grouped the {grouped:,} most frequent of {distinct:,} distinct "
+                "unanswered messages; choose a shorter period to group them all.</p>")
+    return note + _table(["suggest", "representative message", "messages", "more examples"],
+                         rows)
 
 
 STYLE = """

@@ -22,7 +22,7 @@ from aiohttp import web
 from markupsafe import Markup
 
 from analytics import AnalyticsError, AnalyticsSettings, data_freshness
-from analytics.gaps import find_gaps, load_embedder
+from analytics.gaps import CachedEmbedder, find_gaps, load_embedder
 from analytics.kpis import conversation_kpis, intent_trend, kpis_over_time
 from analytics.report import (
     conversation_section,
@@ -218,7 +218,7 @@ async def gaps_page(request: web.Request) -> web.Response:
 async def _embedder(app: web.Application) -> Any:
     holder = app[EMBEDDER]
     if not holder:
-        holder.append(await asyncio.to_thread(lambda: load_embedder().warm_up()))
+        holder.append(await asyncio.to_thread(lambda: CachedEmbedder(load_embedder()).warm_up()))
     return holder[0]
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from analytics import AnalyticsSettings
 from analytics.errors import InvalidInputData
-from analytics.gaps import Candidate, find_gaps, load_embedder, suggest_gaps
+from analytics.gaps import CachedEmbedder, Candidate, find_gaps, load_embedder, suggest_gaps
 from analytics.pipeline import run_pipeline
+from analytics.report import gaps_section
 from analytics.schema import upgrade_analytics
 from crm_connector import CrmSettings, create_db_engine, create_session_factory
 from crm_connector import read_transaction, upgrade_schema, write_transaction
@@ -52,6 +54,36 @@ def test_nothing_to_mine_and_bad_parameters(embedder) -> None:  # type: ignore[n
     assert [(s.title, s.count) for s in only] == [("gift cards?", 1)]
     with pytest.raises(InvalidInputData):
         suggest_gaps([Candidate("x")], embedder, distance_threshold=0)
+    with pytest.raises(InvalidInputData):
+        suggest_gaps([Candidate("x")], embedder, max_grouped=0)
+
+
+def test_past_the_cap_the_most_frequent_texts_are_grouped_and_the_page_says_so(embedder) -> None:  # type: ignore[no-untyped-def]
+    """Average linkage compares every pair of texts, so one mining groups at most
+    ``max_grouped`` distinct ones: the most frequent; of equally frequent, the newest."""
+    candidates = [Candidate(t) for t in GIFT_CARDS * 2 + STUDENTS + LOOSE]
+    capped = suggest_gaps(candidates, embedder, max_grouped=len(GIFT_CARDS) + 1)
+    assert (capped.distinct, capped.grouped) == (9, 5)
+    # Every gift-card text came twice; of the single ones the first (newest) student question.
+    assert [(s.count, set(s.examples)) for s in capped] == [(8, set(GIFT_CARDS))]
+    note = "Grouped the 5 most frequent of 9 distinct unanswered messages"
+    assert note in gaps_section(capped)
+    whole = suggest_gaps(candidates, embedder)
+    assert (whole.distinct, whole.grouped) == (9, 9) and [s.count for s in whole] == [8, 3]
+    assert "Grouped the" not in gaps_section(whole)
+
+
+def test_cached_embedder_gives_the_models_vectors_and_embeds_each_text_once(embedder) -> None:  # type: ignore[no-untyped-def]
+    texts = GIFT_CARDS + STUDENTS
+    cached = CachedEmbedder(embedder, max_entries=5)
+    first = cached.encode(texts[:4])
+    assert np.allclose(first, embedder.encode(texts[:4]), atol=1e-6)
+    again = cached.encode([texts[3], texts[0], texts[3]])  # all known: nothing embedded
+    assert np.array_equal(again, first[[3, 0, 3]])
+    both = cached.encode(texts)  # 3 new; the cache keeps the 5 used last
+    assert np.allclose(both, embedder.encode(texts), atol=1e-6)
+    assert list(cached._vectors) == texts[2:]
+    assert cached.encode([]).shape == (0, first.shape[1])
 
 
 def test_mined_from_the_pipeline_tables(tmp_path, embedder) -> None:  # type: ignore[no-untyped-def]
