@@ -29,9 +29,11 @@ UNKNOWN = ["do you sell gift cards?", "can I buy a gift voucher", "student disco
 
 
 def events(conversations: int, seed: int, start: float = 1_790_000_000.0,
-           ) -> list[dict[str, object]]:
+           unknown: list[str] | None = None) -> list[dict[str, object]]:
     """Tracker-store rows of ``conversations`` conversations, one every 10-120 s (65 s on
-    average) from ``start`` (a Unix time)."""
+    average) from ``start`` (a Unix time); the unanswered messages are drawn from ``unknown``
+    (default ``UNKNOWN``)."""
+    unknown = unknown or UNKNOWN
     rng = random.Random(seed)
     rows: list[dict[str, object]] = []
     clock = start
@@ -62,7 +64,7 @@ def events(conversations: int, seed: int, start: float = 1_790_000_000.0,
             add("action", {"name": "verify_form"}, action="verify_form")
             add("bot", {"text": "What is your email address?"})
         elif kind == "fallback":
-            user(rng.choice(UNKNOWN), "nlu_fallback", 0.2)
+            user(rng.choice(unknown), "nlu_fallback", 0.2)
             add("action", {"name": "action_default_fallback"}, action="action_default_fallback")
             add("bot", {"text": "Sorry, could you rephrase that?"})
         else:

@@ -6,7 +6,8 @@ errors and Ctrl-C):
 1. a SQLite CRM with the Online Retail history imported by `crmbot import transactions`
    (default ``../shared/data/online_retail/transactions_until_2011-10-31.csv.gz``: 4,010
    customers, 20,252 invoices, 430,502 lines), ``--conversations`` synthetic conversations of
-   the last days in Rasa's tracker-store table (``conversation_pipeline.events``), and
+   the last days in Rasa's tracker-store table (``conversation_pipeline.events``; the
+   unanswered ones ask CLINC150's real requests, ``--unanswered-from``), and
    `crmbot analytics refresh` (conversation pipeline, segments, churn, lifetime value, demand,
    recommendations) into the work directory's models folder;
 2. a manager account (`crmbot users add`) and ``--panels`` inbox conversations, each linked to a
@@ -70,8 +71,11 @@ from tests.support.postgres import fresh_database  # noqa: E402
 from tests.support.rasa_server import free_port  # noqa: E402
 
 HOST = "127.0.0.1"
-DEFAULT_HISTORY = REPO.parent / "shared" / "data" / "online_retail" / \
-    "transactions_until_2011-10-31.csv.gz"
+DATA = REPO.parent / "shared" / "data"
+DEFAULT_HISTORY = DATA / "online_retail" / "transactions_until_2011-10-31.csv.gz"
+#: Real user requests for the unanswered messages: CLINC150's 15,000 training texts (150
+#: topics, so they group as a shop's unanswered questions would).
+DEFAULT_UNANSWERED = DATA / "clinc150" / "data_full_train_val.json"
 MANAGER = "bench-manager"
 #: The pages a manager opens, with the period that shows an imported history (``all``).
 PAGES = [
@@ -99,8 +103,17 @@ def _crmbot(args: list[str], env: dict[str, str], *, stdin: str | None = None,
     return time.perf_counter() - started
 
 
+def unanswered_texts(path: Path) -> list[str]:
+    """The texts of a CLINC150 ``data_full``-style file (``train``: ``[text, intent]`` pairs)."""
+    try:
+        rows = json.loads(path.read_text())["train"]
+        return [str(text) for text, _ in rows]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SystemExit(f"cannot read the unanswered texts from {path}: {exc}") from None
+
+
 def prepare(work: Path, history: Path, conversations: int, panels: int, seed: int,
-            env: dict[str, str], *, reuse: bool) -> dict[str, Any]:
+            env: dict[str, str], *, unanswered: Path, reuse: bool) -> dict[str, Any]:
     """The CRM, models, manager and panel conversations (see the module docstring); the
     timings of each step, also kept in ``prepared.json`` for a ``reuse`` of the work directory
     (its SQLite CRM)."""
@@ -114,7 +127,9 @@ def prepare(work: Path, history: Path, conversations: int, panels: int, seed: in
     shutil.rmtree(work / "models", ignore_errors=True)
     for old in work.glob("crm.sqlite*"):
         old.unlink()
-    info: dict[str, Any] = {"history": str(history), "conversations": conversations}
+    texts = unanswered_texts(unanswered)
+    info: dict[str, Any] = {"history": str(history), "conversations": conversations,
+                            "unanswered_from": str(unanswered)}
     print("[1/5] crmbot db upgrade", flush=True)
     _crmbot(["db", "upgrade"], env)
     print(f"[2/5] crmbot import transactions {history.name}", flush=True)
@@ -125,10 +140,14 @@ def prepare(work: Path, history: Path, conversations: int, panels: int, seed: in
         print(f"[3/5] {conversations:,} synthetic conversations of the last days", flush=True)
         TRACKER_EVENTS.metadata.create_all(engine, tables=[TRACKER_EVENTS])
         start = (dt.datetime.now(dt.UTC) - dt.timedelta(days=conversations * 65 / 86400 + 1))
-        rows = events(conversations, seed, start=start.timestamp())
+        rows = events(conversations, seed, start=start.timestamp(), unknown=texts)
         with engine.begin() as conn:
             conn.execute(insert(TRACKER_EVENTS), rows)
         info["tracker_events"] = len(rows)
+        unanswered_sent = [json.loads(r["data"])["text"] for r in rows  # type: ignore[arg-type]
+                           if r["intent_name"] == "nlu_fallback"]
+        info["unanswered_messages"] = len(unanswered_sent)
+        info["unanswered_distinct"] = len(set(unanswered_sent))
         print("[4/5] crmbot analytics refresh", flush=True)
         info["refresh_s"] = round(_crmbot(["analytics", "refresh", "--no-progress"], env), 1)
         print("[5/5] manager account and inbox conversations", flush=True)
@@ -302,6 +321,8 @@ async def measure(url: str, password: str, panel_ids: list[int], args: argparse.
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--history", type=Path, default=DEFAULT_HISTORY)
+    parser.add_argument("--unanswered-from", type=Path, default=DEFAULT_UNANSWERED,
+                        help="CLINC150-style JSON whose train texts are the unanswered messages")
     parser.add_argument("--conversations", type=int, default=10_000)
     parser.add_argument("--panels", type=int, default=20, help="inbox conversations to open")
     parser.add_argument("--requests", type=int, default=10, help="warm requests per page")
@@ -334,7 +355,7 @@ def main() -> int:
                "ANALYTICS_ARTIFACTS_DIR": str(work / "models"),
                "BENCH_PASSWORD": password_file.read_text()}
         info = prepare(work, args.history, args.conversations, args.panels, args.seed, env,
-                       reuse=not args.postgres_admin_url)
+                       unanswered=args.unanswered_from, reuse=not args.postgres_admin_url)
         gateway, url = start_gateway(work, env)
         cleanup.callback(stop_process, gateway, timeout=15)  # before the database is dropped
         results = asyncio.run(measure(url, env["BENCH_PASSWORD"], info["panel_conversations"],
