@@ -135,10 +135,16 @@ def turns_frame(session: Session, since: dt.datetime | None = None,
 
 
 def conversation_kpis(session: Session, *, since: dt.datetime | None = None,
-                      until: dt.datetime | None = None, top: int = 10) -> ConversationKpis:
-    """The KPIs of conversations started in ``[since, until)`` (all when not given)."""
-    conversations = conversations_frame(session, since, until)
-    turns = turns_frame(session, since, until)
+                      until: dt.datetime | None = None, top: int = 10,
+                      conversations: pd.DataFrame | None = None,
+                      turns: pd.DataFrame | None = None) -> ConversationKpis:
+    """The KPIs of conversations started in ``[since, until)`` (all when not given).
+    ``conversations`` and ``turns``: ``conversations_frame`` and ``turns_frame`` of the same
+    period when the caller has already read them (a page with several views of it)."""
+    if conversations is None:
+        conversations = conversations_frame(session, since, until)
+    if turns is None:
+        turns = turns_frame(session, since, until)
     n = len(conversations)
     counts = conversations["resolution"].value_counts()
     handed = int(conversations["handed_off"].sum()) if n else 0
@@ -190,11 +196,14 @@ def _ratings(session: Session, since: dt.datetime | None, until: dt.datetime | N
 
 
 def intent_trend(session: Session, *, freq: str = "day", since: dt.datetime | None = None,
-                 until: dt.datetime | None = None, top: int = 5) -> pd.DataFrame:
-    """Customer messages per period (rows) for the ``top`` intents (columns) plus ``other``."""
+                 until: dt.datetime | None = None, top: int = 5,
+                 turns: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Customer messages per period (rows) for the ``top`` intents (columns) plus ``other``;
+    ``turns`` as for ``conversation_kpis``."""
     rule = _rule(freq)
     _check_period(since, until)
-    turns = turns_frame(session, since, until)
+    if turns is None:
+        turns = turns_frame(session, since, until)
     if turns.empty:
         return pd.DataFrame()
     turns = turns.dropna(subset=["intent"])
@@ -207,10 +216,13 @@ def intent_trend(session: Session, *, freq: str = "day", since: dt.datetime | No
 
 
 def kpis_over_time(session: Session, *, freq: str = "day", since: dt.datetime | None = None,
-                   until: dt.datetime | None = None) -> pd.DataFrame:
-    """Per period: conversations, containment, handoff and fallback rates, FAQ answer rate."""
+                   until: dt.datetime | None = None,
+                   conversations: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per period: conversations, containment, handoff and fallback rates, FAQ answer rate;
+    ``conversations`` as for ``conversation_kpis``."""
     rule = _rule(freq)
-    conversations = conversations_frame(session, since, until)
+    conversations = (conversations_frame(session, since, until) if conversations is None
+                     else conversations.copy())
     if conversations.empty:
         return pd.DataFrame(columns=["conversations", "containment_rate", "handoff_rate",
                                      "fallback_rate", "faq_answer_rate"])

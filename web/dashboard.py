@@ -23,7 +23,13 @@ from markupsafe import Markup
 
 from analytics import AnalyticsError, AnalyticsSettings, data_freshness
 from analytics.gaps import CachedEmbedder, find_gaps, load_embedder
-from analytics.kpis import conversation_kpis, intent_trend, kpis_over_time
+from analytics.kpis import (
+    conversation_kpis,
+    conversations_frame,
+    intent_trend,
+    kpis_over_time,
+    turns_frame,
+)
 from analytics.report import (
     conversation_section,
     customer_model_sections,
@@ -109,10 +115,12 @@ async def conversations_page(request: web.Request) -> web.Response:
     days, since, freq = _period(request)
 
     def build(session):  # type: ignore[no-untyped-def]
-        return conversation_section(conversation_kpis(session, since=since),
-                                    kpis_over_time(session, freq=freq, since=since),
-                                    intent_trend(session, freq=freq, since=since),
-                                    freq=freq, span=_span(since))
+        conversations, turns = conversations_frame(session, since), turns_frame(session, since)
+        return conversation_section(
+            conversation_kpis(session, since=since, conversations=conversations, turns=turns),
+            kpis_over_time(session, freq=freq, since=since, conversations=conversations),
+            intent_trend(session, freq=freq, since=since, turns=turns),
+            freq=freq, span=_span(since))
 
     body = await in_transaction(request.app[SESSIONS], build)
     return await _render(request, "conversations", "Conversation KPIs", body, days, freq)
@@ -227,8 +235,9 @@ async def kpis_api(request: web.Request) -> web.Response:
     _, since, freq = _period(request)
 
     def build(session):  # type: ignore[no-untyped-def]
-        kpis = conversation_kpis(session, since=since).as_dict()
-        trend = kpis_over_time(session, freq=freq, since=since)
+        conversations = conversations_frame(session, since)
+        kpis = conversation_kpis(session, since=since, conversations=conversations).as_dict()
+        trend = kpis_over_time(session, freq=freq, since=since, conversations=conversations)
         kpis["since"] = since.isoformat() if since else None
         kpis["until"] = None
         kpis["over_time"] = [{"period": str(i.date()), **{k: (None if v != v else v)
