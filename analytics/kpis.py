@@ -241,6 +241,21 @@ def kpis_over_time(session: Session, *, freq: str = "day", since: dt.datetime | 
     return table.sort_index()
 
 
+def conversation_views(session: Session, *, freq: str = "day",
+                       since: dt.datetime | None = None, until: dt.datetime | None = None,
+                       ) -> tuple[ConversationKpis, pd.DataFrame, pd.DataFrame]:
+    """``conversation_kpis``, ``kpis_over_time`` and ``intent_trend`` of one period (what the
+    dashboard's conversations page and the report show), its conversations and turns read
+    once for all three."""
+    conversations = conversations_frame(session, since, until)
+    turns = turns_frame(session, since, until)
+    return (conversation_kpis(session, since=since, until=until, conversations=conversations,
+                              turns=turns),
+            kpis_over_time(session, freq=freq, since=since, until=until,
+                           conversations=conversations),
+            intent_trend(session, freq=freq, since=since, until=until, turns=turns))
+
+
 def handoffs_frame(session: Session) -> pd.DataFrame:
     rows = session.execute(select(Handoff.conversation_id, Handoff.occurred_at, Handoff.reason,
                                   Handoff.source)).all()

@@ -20,14 +20,7 @@ from sqlalchemy.orm import Session
 from analytics import charts
 from analytics.errors import AnalyticsError, InvalidInputData
 from analytics.gaps import GapSuggestion, find_gaps
-from analytics.kpis import (
-    ConversationKpis,
-    conversation_kpis,
-    conversations_frame,
-    intent_trend,
-    kpis_over_time,
-    turns_frame,
-)
+from analytics.kpis import ConversationKpis, conversation_views
 from analytics.sales import SalesSummary, main_currency, revenue_over_time, sales_summary
 from analytics.settings import AnalyticsSettings
 from crm_connector import handoff_reason_label
@@ -62,15 +55,10 @@ def collect_report(session: Session, settings: AnalyticsSettings, *,
         gaps = find_gaps(session, settings, embedder, since=since, until=until)
     else:
         notes.append("Unanswered questions were not mined (no embedding model given).")
-    conversations = conversations_frame(session, since, until)
-    turns = turns_frame(session, since, until)
+    kpis, kpi_trend, intents = conversation_views(session, freq=freq, since=since, until=until)
     data = ReportData(
         generated_at=dt.datetime.now(dt.UTC), since=since, until=until,
-        kpis=conversation_kpis(session, since=since, until=until, conversations=conversations,
-                               turns=turns),
-        kpi_trend=kpis_over_time(session, freq=freq, since=since, until=until,
-                                 conversations=conversations),
-        intents=intent_trend(session, freq=freq, since=since, until=until, turns=turns),
+        kpis=kpis, kpi_trend=kpi_trend, intents=intents,
         sales=sales_summary(session, since=since, until=until),
         revenue=revenue_over_time(session, freq="week", since=since, until=until),
         gaps=gaps, notes=notes, freq=freq,

@@ -25,10 +25,9 @@ from analytics import AnalyticsError, AnalyticsSettings, data_freshness
 from analytics.gaps import CachedEmbedder, find_gaps, load_embedder
 from analytics.kpis import (
     conversation_kpis,
+    conversation_views,
     conversations_frame,
-    intent_trend,
     kpis_over_time,
-    turns_frame,
 )
 from analytics.report import (
     conversation_section,
@@ -115,12 +114,8 @@ async def conversations_page(request: web.Request) -> web.Response:
     days, since, freq = _period(request)
 
     def build(session):  # type: ignore[no-untyped-def]
-        conversations, turns = conversations_frame(session, since), turns_frame(session, since)
-        return conversation_section(
-            conversation_kpis(session, since=since, conversations=conversations, turns=turns),
-            kpis_over_time(session, freq=freq, since=since, conversations=conversations),
-            intent_trend(session, freq=freq, since=since, turns=turns),
-            freq=freq, span=_span(since))
+        return conversation_section(*conversation_views(session, freq=freq, since=since),
+                                    freq=freq, span=_span(since))
 
     body = await in_transaction(request.app[SESSIONS], build)
     return await _render(request, "conversations", "Conversation KPIs", body, days, freq)
